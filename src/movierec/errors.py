@@ -1,0 +1,33 @@
+"""Exceptions movierec raises for bad input. Each message says what, where and what to do."""
+
+from __future__ import annotations
+
+
+class MovierecError(Exception):
+    """Base class of every error movierec raises on purpose."""
+
+
+class UnknownDatasetError(MovierecError, KeyError):
+    """A dataset name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+class DataFormatError(MovierecError, ValueError):
+    """A data file that does not parse: names the file, the line number and the problem."""
+
+    def __init__(self, path, line: int | None, problem: str):
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        where = f"{self.path} line {line}" if line is not None else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class DownloadError(MovierecError, OSError):
+    """A download that failed (network, checksum, archive); no partial files are left behind."""
+
+
+class DatasetNotFoundError(MovierecError, FileNotFoundError):
+    """The dataset is neither on disk nor downloadable; the message says where to put the files."""
