@@ -1,0 +1,264 @@
+"""The ``movierec`` command line: thin wrappers that parse options, call the library and print.
+
+Heavy libraries are imported inside the commands that need them so ``movierec --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from movierec.errors import MovierecError
+
+app = typer.Typer(
+    help="movierec: MovieLens from download to a running recommendation service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(help="List, download and describe MovieLens releases.",
+                           no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder holding (or receiving) the release folders; default $MOVIEREC_DATA or "
+        "~/.cache/movierec. A folder that already holds the files is used as it is.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")]
+
+
+def print_json(obj) -> None:
+    """Plain JSON on stdout (no rich markup), so other programs can parse it."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# ---------------------------------------------------------------------- datasets
+@datasets_app.command("list")
+def datasets_list(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """Every MovieLens release movierec knows, and whether it is on disk."""
+    from movierec.data.download import find_local
+    from movierec.data.registry import RELEASES
+
+    rows = []
+    for r in RELEASES.values():
+        local = find_local(r.name, data_dir)
+        rows.append({
+            "name": r.name, "ratings": r.n_ratings, "users": r.n_users, "movies": r.n_movies,
+            "scale": r.rating_scale, "zip_mb": r.size_mb, "local": str(local) if local else None,
+            "description": r.description, "url": r.url,
+        })
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="MovieLens releases")
+    for col in ("name", "ratings", "users", "movies", "scale", "zip MB", "on disk", "description"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"], f"{row['ratings']:,}", f"{row['users']:,}", f"{row['movies']:,}",
+            row["scale"], f"{row['zip_mb']:g}", row["local"] or "-", row["description"],
+        )
+    console.print(table)
+
+
+@datasets_app.command("download")
+def datasets_download(
+    name: Annotated[str, typer.Argument(help="Release name, e.g. ml-100k.")],
+    data_dir: DataDirOption = None,
+    force: Annotated[bool, typer.Option(help="Download again even if present.")] = False,
+) -> None:
+    """Download, verify (MD5) and extract a release into the data folder."""
+    from movierec.data.download import download, find_local
+
+    local = None if force else find_local(name, data_dir)
+    if local is not None:
+        console.print(f"{name} is already at [bold]{local}[/]")
+        return
+    folder = download(name, data_dir, force=force)
+    console.print(f"{name} downloaded and verified: [bold]{folder}[/]")
+
+
+@datasets_app.command("info")
+def datasets_info(
+    name: Annotated[str, typer.Argument(help="Release name (ml-100k, ...) or a folder path.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+    download: Annotated[bool, typer.Option(help="Download the release if it is missing.")] = True,
+) -> None:
+    """Users, items, ratings, sparsity, rating histogram and genres of a release."""
+    from movierec.data.loading import load_dataset
+
+    ds = load_dataset(name, data_dir, download=download)
+    summary = ds.summary()
+    if as_json:
+        print_json(summary)
+        return
+    _print_summary(summary)
+
+
+def _print_summary(s: dict) -> None:
+    table = Table(title=f"{s['name']}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("users", f"{s['n_users']:,}")
+    table.add_row("items", f"{s['n_items']:,} ({s['n_rated_items']:,} rated)")
+    table.add_row("ratings", f"{s['n_ratings']:,}")
+    table.add_row("sparsity", f"{s['sparsity']:.4%}")
+    table.add_row("mean rating", f"{s['mean_rating']:.3f}")
+    per_user = s["ratings_per_user"]
+    table.add_row("ratings per user", f"min {per_user['min']}, median {per_user['median']:g}, "
+                  f"max {per_user['max']:,}")
+    extras = [k[4:] for k in ("has_user_table", "has_tags", "has_links", "has_genome") if s[k]]
+    table.add_row("also has", ", ".join(extras) or "-")
+    console.print(table)
+
+    hist = Table(title="rating histogram")
+    hist.add_column("stars", justify="right")
+    hist.add_column("ratings", justify="right")
+    hist.add_column("")
+    top = max(s["rating_histogram"].values())
+    for stars, n in s["rating_histogram"].items():
+        hist.add_row(stars, f"{n:,}", "█" * max(1, round(40 * n / top)))
+    console.print(hist)
+
+    genres = Table(title="genres (movies)")
+    genres.add_column("genre")
+    genres.add_column("movies", justify="right")
+    for g, n in sorted(s["genres"].items(), key=lambda kv: -kv[1]):
+        genres.add_row(g, f"{n:,}")
+    console.print(genres)
+
+
+# ---------------------------------------------------------------------- evaluate / compare
+ProtocolOption = Annotated[str, typer.Option("--protocol", "-p", help="p1, p2 or p3 "
+                                             "(../shared/EVALUATION.md).")]
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[str | None, typer.Option(help="Registered model to train with its "
+                                              "defaults.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Train what this YAML config says "
+                                                "(`movierec train` format).")] = None,
+    artifact: Annotated[Path | None, typer.Option(help="Evaluate a saved model.")] = None,
+    dataset: Annotated[str, typer.Option(help="Release name or folder.")] = "ml-100k",
+    data_dir: DataDirOption = None,
+    protocol: ProtocolOption = "p1",
+    negatives: Annotated[Path | None, typer.Option(help="P1 negatives file (user, then its "
+                                                   "negative item ids; tab-separated).")] = None,
+    split: Annotated[str, typer.Option(help="fixed: the P1 files in <data-dir>/eval when "
+                                       "present; generate: build them here.")] = "fixed",
+    seed: Annotated[int, typer.Option(help="Seed of the model's randomness.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Train (or load) one model and evaluate it under one protocol."""
+    from movierec.evaluation.runner import evaluate_one
+
+    result = evaluate_one(
+        model=model, config=config, artifact=artifact, dataset=dataset, data_dir=data_dir,
+        protocol=protocol.lower(), negatives=negatives, split_mode=split, seed=seed,
+        progress=None if as_json else (lambda msg: err_console.print(f"[dim]{msg}[/]")),
+    )
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"{result['model']} · {result['dataset']} · {protocol.upper()}")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+    console.print(table)
+
+
+@app.command("compare")
+def compare(
+    config: Annotated[Path, typer.Argument(help="YAML: models (+grids), datasets, protocols, "
+                                           "seeds.")],
+    data_dir: DataDirOption = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder; default results/<name>.")]
+    = None,
+) -> None:
+    """Train, select on validation, test: a table per dataset and protocol, plus files."""
+    from movierec.config import CompareConfig, load_config
+    from movierec.evaluation.compare import run_comparison
+    from movierec.evaluation.report import rich_tables, write_outputs
+
+    cfg = load_config(config, CompareConfig)
+    with console.status("comparing...") as status:
+        comparison = run_comparison(cfg, data_dir, progress=lambda m: status.update(m))
+    for table in rich_tables(comparison):
+        console.print(table)
+    out_dir = out or Path(cfg.output_dir or Path("results") / cfg.name)
+    written = write_outputs(comparison, out_dir)
+    console.print(f"wrote {written['json']}, {written['markdown']} and "
+                  f"{len(written['charts'])} charts in {out_dir}")
+
+
+@app.command("train")
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML with dataset, model (name, params), "
+                                           "seed, split, artifact.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train one model and write it as an artifact folder."""
+    from movierec.config import TrainConfig, load_config
+    from movierec.evaluation.runner import train_artifact
+
+    cfg = load_config(config, TrainConfig)
+    path, seconds = train_artifact(cfg, data_dir)
+    console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
+
+
+@app.command("models")
+def models() -> None:
+    """The registered models and their default hyper-parameter grids."""
+    from movierec.models.base import available, get_class
+
+    table = Table(title="models")
+    table.add_column("name", style="bold")
+    table.add_column("what")
+    table.add_column("default grid")
+    for name in available():
+        cls = get_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        table.add_row(name, doc, str(getattr(cls, "param_grid", {}) or "-"))
+    console.print(table)
+
+
+# ---------------------------------------------------------------------- entry point
+def main() -> None:
+    """Console entry point: library errors become one red line and exit code 2."""
+    try:
+        app()
+    except MovierecError as e:
+        err_console.print(f"[red]error:[/] {e}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

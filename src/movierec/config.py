@@ -1,0 +1,111 @@
+"""Run configurations: Pydantic models for the YAML files in ``configs/``.
+
+Every field is documented; unknown keys are errors (a typo never silently falls back to a default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from movierec.errors import MovierecError
+
+Protocol = Literal["p1", "p2", "p3"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """One model of a comparison: a registered name, fixed hyper-parameters and a search grid."""
+
+    name: str = Field(description="Registered model name (see `movierec models`).")
+    label: str | None = Field(None, description="Name shown in tables; default: `name`.")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="Hyper-parameters fixed for every run.")
+    grid: dict[str, list[Any]] | None = Field(
+        None,
+        description="Hyper-parameter grid searched on the validation item. `null` uses the "
+        "model's documented `param_grid`; `{}` searches nothing.",
+    )
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+
+class ValidationSpec(_Strict):
+    """How the validation set for model selection is carved out of train (never from test)."""
+
+    method: Literal["last", "random"] = Field(
+        "last", description="`last`: each user's second-to-last interaction; `random`: a random "
+        "slice of train.")
+    fraction: float = Field(0.1, gt=0, lt=1, description="Share of train for `random`.")
+    n_negatives: int = Field(99, ge=1, description="Sampled negatives per validation item.")
+    metric: str = Field("NDCG@10", description="Validation metric that picks the grid point.")
+    seed: int = Field(0, description="Seed of the validation carving and negatives.")
+
+
+class CompareConfig(_Strict):
+    """A comparison: models x datasets x protocols, repeated over seeds."""
+
+    name: str = Field("comparison", description="Name of the run; used for the output folder.")
+    datasets: list[str] = Field(description="Release names or folders.")
+    data_dir: str | None = Field(None, description="Folder holding the releases; default "
+                                 "$MOVIEREC_DATA or ~/.cache/movierec. --data-dir overrides.")
+    split: Literal["fixed", "generate"] = Field(
+        "fixed", description="`fixed`: the P1 files in <data_dir>/eval/<dataset> when present "
+        "(else generated); `generate`: always build leave-one-out and negatives here.")
+    negatives_seed: int = Field(20261125, description="Seed of generated test negatives.")
+    protocols: list[Protocol] = Field(default_factory=lambda: ["p1", "p2"])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2],
+                             description="Seeds for models with randomness (one run otherwise).")
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    models: list[ModelSpec]
+    output_dir: str | None = Field(None, description="Where results go; default results/<name>.")
+
+    @field_validator("models")
+    @classmethod
+    def _labels_unique(cls, models: list[ModelSpec]) -> list[ModelSpec]:
+        labels = [m.display_name for m in models]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"model labels must be unique; repeated: {dupes} (set `label`)")
+        return models
+
+
+class TrainConfig(_Strict):
+    """One model trained on one dataset and written as an artifact (`movierec train`)."""
+
+    dataset: str
+    data_dir: str | None = None
+    model: ModelSpec
+    seed: int = 0
+    split: Literal["fixed", "generate", "none"] = Field(
+        "fixed", description="Train on the leave-one-out train part (`fixed`/`generate`) or on "
+        "every rating (`none`).")
+    artifact: str | None = Field(None, description="Artifact folder; default artifacts/<model>.")
+
+
+def load_config(path: str | Path, kind: type[BaseModel]) -> Any:
+    """Parse a YAML file into ``kind``; errors name the file and the offending field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise MovierecError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise MovierecError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise MovierecError(f"{path}: expected a mapping at the top level")
+    try:
+        return kind.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise MovierecError(f"{path}: {problems}") from None

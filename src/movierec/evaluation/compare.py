@@ -1,0 +1,243 @@
+"""`movierec compare`: train models on a split, pick hyper-parameters on validation, test.
+
+For each dataset the leave-one-out split is built once (the fixed P1 files when present); a
+validation item per user is carved out of train. For each model:
+
+1. every point of its grid is fitted on train-minus-validation and scored on the validation item
+   (P1-style, sampled negatives) with the first seed; the best point by ``validation.metric`` wins;
+2. with those hyper-parameters the model is refitted on the whole train part (validation item
+   included, as the test protocols expect) once per seed, or once for a model without randomness,
+   and evaluated on test under each protocol.
+
+The test item is never seen before step 2's evaluation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from movierec.config import CompareConfig, ModelSpec, ValidationSpec
+from movierec.data.dataset import Dataset
+from movierec.data.splits import Split
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class GridPoint:
+    """One hyper-parameter setting scored on validation."""
+
+    params: dict[str, Any]
+    score: float
+    fit_seconds: float
+
+
+@dataclass
+class RunResult:
+    """One model on one dataset under one protocol, aggregated over seeds."""
+
+    dataset: str
+    protocol: str
+    model: str
+    params: dict[str, Any]
+    seeds: list[int]
+    metrics: dict[str, float]  # mean over seeds
+    spread: dict[str, float]  # standard deviation over seeds (0 for one run)
+    per_seed: list[dict[str, float]]
+    train_seconds: float  # mean fit time of the final model
+    eval_seconds: float  # mean evaluation time
+    selection: list[GridPoint] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    """Everything ``compare`` measured, ready to print or write."""
+
+    name: str
+    results: list[RunResult]
+    machine: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "machine": self.machine,
+                "results": [asdict(r) for r in self.results]}
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import os
+
+    return {"platform": platform.platform(), "processor": platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------------- splits
+def prepare_split(
+    full: Dataset,
+    data_dir: str | Path | None,
+    mode: str = "fixed",
+    negatives_seed: int = 20261125,
+) -> Split:
+    """The P1/P2 leave-one-out split of ``full``, with its 99 test negatives.
+
+    ``mode="fixed"`` uses ``<data_dir>/eval/<name>/loo_*.tsv`` when they exist, so every
+    implementation scores exactly the same candidates; otherwise (or with ``"generate"``) the
+    split and negatives are built here with ``negatives_seed``.
+    """
+    from movierec.data.splits import leave_one_out, load_fixed_loo, sample_negatives
+
+    if mode == "fixed" and data_dir is not None:
+        fixed = Path(data_dir) / "eval" / full.name
+        if (fixed / "loo_negatives.tsv").exists():
+            return load_fixed_loo(full, fixed)
+    split = leave_one_out(full)
+    negatives = sample_negatives(full, split.test, n=99, seed=negatives_seed)
+    return Split(split.name, split.train, split.test, split.valid, negatives)
+
+
+def carve_validation(split: Split, spec: ValidationSpec) -> Split:
+    """``split`` with a validation part (and its sampled negatives) carved out of train."""
+    from movierec.data.splits import with_validation
+
+    return with_validation(split, method=spec.method, fraction=spec.fraction, seed=spec.seed,
+                           n_negatives=spec.n_negatives)
+
+
+# ---------------------------------------------------------------------- models
+def model_class(name: str):
+    from movierec.models.base import get_class
+
+    return get_class(name)
+
+
+def takes_seed(cls) -> bool:
+    """Whether the model has randomness (a ``seed`` hyper-parameter)."""
+    return "seed" in inspect.signature(cls.__init__).parameters
+
+
+def grid_points(spec: ModelSpec) -> list[dict[str, Any]]:
+    """Every hyper-parameter setting to try: fixed ``params`` merged with each grid point."""
+    grid = spec.grid
+    if grid is None:
+        grid = dict(getattr(model_class(spec.name), "param_grid", {}) or {})
+    grid = {k: v for k, v in grid.items() if k not in spec.params}
+    if not grid:
+        return [dict(spec.params)]
+    keys = sorted(grid)
+    return [{**spec.params, **dict(zip(keys, values, strict=True))}
+            for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def build(spec: ModelSpec, params: dict[str, Any], seed: int | None):
+    from movierec.models.base import create
+
+    cls = model_class(spec.name)
+    if seed is not None and takes_seed(cls) and "seed" not in spec.params:
+        params = {**params, "seed": seed}
+    return create(spec.name, **params)
+
+
+def select_on_validation(
+    spec: ModelSpec, split: Split, metric: str, seed: int, progress: Progress | None = None
+) -> tuple[dict[str, Any], list[GridPoint]]:
+    """Fit every grid point on train-minus-validation; return the best by ``metric``."""
+    from movierec.evaluation.protocols import evaluate_p1
+
+    points = grid_points(spec)
+    if len(points) == 1:
+        return points[0], []
+    tried: list[GridPoint] = []
+    for params in points:
+        model = build(spec, params, seed)
+        t0 = time.perf_counter()
+        model.fit(split.train, split.valid)
+        fit_s = time.perf_counter() - t0
+        score = evaluate_p1(model, split, part="valid")[metric]
+        tried.append(GridPoint(params, float(score), fit_s))
+        if progress:
+            progress(f"{spec.display_name} {params}: valid {metric} {score:.4f}")
+    best = max(tried, key=lambda g: g.score)  # first of equals: grid order decides ties
+    return best.params, tried
+
+
+# ---------------------------------------------------------------------- evaluation
+def evaluate_protocol(model, split: Split, protocol: str) -> dict[str, float]:
+    from movierec.evaluation import protocols
+
+    if protocol == "p1":
+        return protocols.evaluate_p1(model, split)
+    if protocol == "p2":
+        return protocols.evaluate_p2(model, split)
+    if protocol == "p3":
+        return protocols.evaluate_p3(model, split.train, split.test)
+    raise ValueError(f"unknown protocol {protocol!r}; expected p1, p2 or p3")
+
+
+def run_model(
+    spec: ModelSpec,
+    split: Split,
+    validation: ValidationSpec,
+    protocols: list[str],
+    seeds: list[int],
+    progress: Progress | None = None,
+) -> list[RunResult]:
+    """Select, refit per seed, evaluate: one RunResult per protocol."""
+    with_valid = carve_validation(split, validation)
+    params, tried = select_on_validation(spec, with_valid, validation.metric, seeds[0], progress)
+    run_seeds = seeds if takes_seed(model_class(spec.name)) else seeds[:1]
+    per_protocol: dict[str, list[dict[str, float]]] = {p: [] for p in protocols}
+    fit_times: list[float] = []
+    eval_times: dict[str, list[float]] = {p: [] for p in protocols}
+    for seed in run_seeds:
+        model = build(spec, params, seed)
+        t0 = time.perf_counter()
+        model.fit(split.train)
+        fit_times.append(time.perf_counter() - t0)
+        for protocol in protocols:
+            t0 = time.perf_counter()
+            per_protocol[protocol].append(evaluate_protocol(model, split, protocol))
+            eval_times[protocol].append(time.perf_counter() - t0)
+        if progress:
+            progress(f"{spec.display_name} seed {seed}: fitted in {fit_times[-1]:.1f}s")
+    results = []
+    for protocol in protocols:
+        runs = per_protocol[protocol]
+        keys = list(runs[0])
+        values = {k: np.array([r[k] for r in runs], dtype=float) for k in keys}
+        results.append(RunResult(
+            dataset=split.train.name.split("/")[0], protocol=protocol,
+            model=spec.display_name, params=params, seeds=list(run_seeds),
+            metrics={k: float(v.mean()) for k, v in values.items()},
+            spread={k: float(v.std()) for k, v in values.items()},
+            per_seed=runs, train_seconds=float(np.mean(fit_times)),
+            eval_seconds=float(np.mean(eval_times[protocol])), selection=tried,
+        ))
+    return results
+
+
+def run_comparison(
+    cfg: CompareConfig, data_dir: str | Path | None = None, progress: Progress | None = None
+) -> Comparison:
+    """Run every model of ``cfg`` on every dataset and protocol (see the module docstring)."""
+    from movierec.data.loading import load_dataset
+
+    data_dir = data_dir or cfg.data_dir
+    results: list[RunResult] = []
+    for name in cfg.datasets:
+        full = load_dataset(name, data_dir)
+        split = prepare_split(full, data_dir, cfg.split, cfg.negatives_seed)
+        if progress:
+            progress(f"{name}: {split.train.n_ratings:,} train ratings, "
+                     f"{split.test.n_ratings:,} test users")
+        for spec in cfg.models:
+            results.extend(run_model(spec, split, cfg.validation, cfg.protocols, cfg.seeds,
+                                     progress))
+    return Comparison(cfg.name, results, machine_info())

@@ -1,0 +1,135 @@
+"""Comparison outputs: the rich table, ``results.json``, a Markdown table, a bar chart per metric.
+
+Every file is written to a temporary name and renamed into place, so an interrupted run never
+leaves a half-written result next to complete ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from rich.table import Table
+
+from movierec.evaluation.compare import Comparison, RunResult
+
+HEADLINE = {
+    "p1": ["HR@10", "NDCG@10", "MRR"],
+    "p2": ["HR@10", "NDCG@10", "Precision@10", "Recall@10", "Coverage@10", "Diversity@10",
+           "Novelty@10", "GenreNDCG@10"],
+    "p3": ["RMSE", "MAE"],
+}
+
+
+def headline_metrics(protocol: str, results: list[RunResult]) -> list[str]:
+    """The metrics shown for ``protocol``, in a stable order, limited to those measured."""
+    present = set().union(*(r.metrics for r in results)) if results else set()
+    wanted = [m for m in HEADLINE.get(protocol, []) if m in present]
+    return wanted or sorted(present)
+
+
+def _cell(r: RunResult, metric: str) -> str:
+    mean = r.metrics.get(metric)
+    if mean is None:
+        return "-"
+    if len(r.seeds) > 1:
+        return f"{mean:.4f} ± {r.spread.get(metric, 0.0):.4f}"
+    return f"{mean:.4f}"
+
+
+def groups(comparison: Comparison) -> dict[tuple[str, str], list[RunResult]]:
+    """Results grouped by (dataset, protocol), in the order they were run."""
+    out: dict[tuple[str, str], list[RunResult]] = {}
+    for r in comparison.results:
+        out.setdefault((r.dataset, r.protocol), []).append(r)
+    return out
+
+
+def rich_tables(comparison: Comparison) -> list[Table]:
+    tables = []
+    for (dataset, protocol), results in groups(comparison).items():
+        metrics = headline_metrics(protocol, results)
+        t = Table(title=f"{dataset} · {protocol.upper()}")
+        t.add_column("model", style="bold")
+        for m in metrics:
+            t.add_column(m, justify="right")
+        t.add_column("fit s", justify="right")
+        t.add_column("eval s", justify="right")
+        t.add_column("seeds", justify="right")
+        for r in results:
+            t.add_row(r.model, *(_cell(r, m) for m in metrics), f"{r.train_seconds:.2f}",
+                      f"{r.eval_seconds:.2f}", str(len(r.seeds)))
+        tables.append(t)
+    return tables
+
+
+def markdown(comparison: Comparison) -> str:
+    m = comparison.machine
+    lines = [f"# {comparison.name}", "",
+             f"Machine: {m.get('cpus')} CPUs, {m.get('platform')}, Python {m.get('python')}. "
+             "Mean ± standard deviation over seeds where a model has randomness.", ""]
+    for (dataset, protocol), results in groups(comparison).items():
+        metrics = headline_metrics(protocol, results)
+        lines += [f"## {dataset} · {protocol.upper()}", "",
+                  "| model | " + " | ".join(metrics) + " | fit s | eval s | params |",
+                  "|---|" + "---:|" * (len(metrics) + 2) + "---|"]
+        for r in results:
+            params = ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) or "-"
+            lines.append(f"| {r.model} | " + " | ".join(_cell(r, x) for x in metrics)
+                         + f" | {r.train_seconds:.2f} | {r.eval_seconds:.2f} | {params} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def bar_charts(comparison: Comparison, out_dir: Path) -> list[Path]:
+    """One PNG per (dataset, protocol, metric): a bar per model with its spread over seeds."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for (dataset, protocol), results in groups(comparison).items():
+        for metric in headline_metrics(protocol, results):
+            rows = [r for r in results if metric in r.metrics]
+            fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
+            names = [r.model for r in rows]
+            ax.bar(names, [r.metrics[metric] for r in rows],
+                   yerr=[r.spread.get(metric, 0.0) for r in rows], capsize=4, color="#4c72b0")
+            ax.set_title(f"{dataset} · {protocol.upper()} · {metric}")
+            ax.set_ylabel(metric)
+            ax.tick_params(axis="x", labelrotation=30)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110)
+            plt.close(fig)
+            safe = metric.replace("@", "at").replace("/", "_")
+            path = out_dir / f"{dataset}-{protocol}-{safe}.png"
+            _atomic_write(path, buf.getvalue())
+            written.append(path)
+    return written
+
+
+def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path | list[Path]]:
+    """Write ``results.json``, ``results.md`` and the bar charts into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "results.json",
+                  json.dumps(comparison.to_dict(), indent=2, default=str).encode())
+    _atomic_write(out / "results.md", markdown(comparison).encode())
+    charts = bar_charts(comparison, out)
+    return {"json": out / "results.json", "markdown": out / "results.md", "charts": charts}

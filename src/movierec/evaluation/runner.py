@@ -1,0 +1,158 @@
+"""One model, one protocol: what ``movierec evaluate`` and ``movierec train`` do.
+
+Kept out of the CLI so that every step a command takes is reachable from a test.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from movierec.config import ModelSpec, TrainConfig, load_config
+from movierec.data.dataset import Dataset
+from movierec.data.splits import Split
+from movierec.errors import MovierecError
+
+PROTOCOLS = ("p1", "p2", "p3")
+
+
+def _spec_from(model: str | None, config: Path | None) -> ModelSpec:
+    if config is not None:
+        return load_config(config, TrainConfig).model
+    if model is None:
+        raise MovierecError("say what to evaluate: --model NAME, --config FILE or --artifact DIR")
+    return ModelSpec(name=model)
+
+
+def read_negatives(full: Dataset, test: Dataset, path: str | Path) -> Any:
+    """Negatives file rows (user id, then negative item ids) aligned with ``test``'s rows."""
+    from movierec.data.splits import read_negatives_file
+
+    return read_negatives_file(full, test, path)
+
+
+def load_split(
+    dataset: str, data_dir: str | Path | None, split_mode: str, negatives: Path | None
+) -> tuple[Dataset, Split]:
+    """The full dataset and its leave-one-out split (optionally with another negatives file)."""
+    from movierec.data.loading import load_dataset
+    from movierec.evaluation.compare import prepare_split
+
+    full = load_dataset(dataset, data_dir)
+    split = prepare_split(full, data_dir, split_mode)
+    if negatives is not None:
+        split = Split(split.name, split.train, split.test, split.valid,
+                      read_negatives(full, split.test, negatives))
+    return full, split
+
+
+def evaluate_one(
+    *,
+    model: str | None = None,
+    config: Path | None = None,
+    artifact: Path | None = None,
+    dataset: str = "ml-100k",
+    data_dir: str | Path | None = None,
+    protocol: str = "p1",
+    negatives: Path | None = None,
+    split_mode: str = "fixed",
+    seed: int = 0,
+    progress=None,
+) -> dict[str, Any]:
+    """Train (or load) a model and evaluate it: a flat dict of metrics plus what was run."""
+    from movierec.evaluation.compare import build, evaluate_protocol
+
+    if protocol not in PROTOCOLS:
+        raise MovierecError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    if protocol == "p3":
+        return _evaluate_p3(model, config, artifact, dataset, data_dir, seed, progress)
+    _, split = load_split(dataset, data_dir, split_mode, negatives)
+    fit_seconds = 0.0
+    if artifact is not None:
+        from movierec.models.artifacts import load
+
+        recommender = load(artifact)
+        _check_artifact_matches(recommender, split.train, artifact)
+        label = f"{type(recommender).__name__} ({artifact})"
+    else:
+        spec = _spec_from(model, config)
+        recommender = build(spec, dict(spec.params), seed)
+        if progress:
+            progress(f"fitting {spec.display_name} on {split.train.n_ratings:,} ratings")
+        t0 = time.perf_counter()
+        recommender.fit(split.train)
+        fit_seconds = time.perf_counter() - t0
+        label = spec.display_name
+    t0 = time.perf_counter()
+    metrics = evaluate_protocol(recommender, split, protocol)
+    eval_seconds = time.perf_counter() - t0
+    return {"model": label, "dataset": split.train.name.split("/")[0], "protocol": protocol,
+            **metrics, "fit_seconds": fit_seconds, "eval_seconds": eval_seconds, "seed": seed,
+            "n_test_users": int(split.test.n_ratings)}
+
+
+def _check_artifact_matches(recommender, train: Dataset, where: Path) -> None:
+    """Refuse an artifact whose item space differs; warn when it saw other training data."""
+    n_items = getattr(recommender, "n_items_", None)
+    if n_items is not None and n_items != train.n_items:
+        raise MovierecError(f"{where}: artifact has {n_items} items but the dataset has "
+                            f"{train.n_items}; was it trained on another dataset?")
+    fingerprint = getattr(recommender, "train_fingerprint_", None)
+    if fingerprint is not None and fingerprint != train.fingerprint:
+        warnings.warn(f"{where}: artifact was trained on other data than this split's train "
+                      "part; if that data held the test items, the figures are optimistic",
+                      stacklevel=2)
+
+
+def _evaluate_p3(model, config, artifact, dataset, data_dir, seed, progress) -> dict[str, Any]:
+    """P3: train on each ML-100K ``u1..u5.base``, RMSE/MAE on the matching ``.test``."""
+    from movierec.data.download import ensure_dataset
+    from movierec.data.loading import load_dataset
+    from movierec.data.splits import ml100k_canonical
+    from movierec.evaluation.compare import build
+    from movierec.evaluation.protocols import evaluate_p3
+
+    if artifact is not None:
+        raise MovierecError("P3 trains one model per fold; pass --model or --config, "
+                            "not --artifact")
+    if dataset != "ml-100k":
+        raise MovierecError(f"P3 uses ML-100K's canonical u1..u5 folds; got {dataset!r}")
+    spec = _spec_from(model, config)
+    folder = ensure_dataset("ml-100k", data_dir)
+    full = load_dataset("ml-100k", data_dir)
+    per_fold = []
+    fit_seconds = 0.0
+    for fold in ("u1", "u2", "u3", "u4", "u5"):
+        split = ml100k_canonical(full, folder, fold=fold)
+        recommender = build(spec, dict(spec.params), seed)
+        if not hasattr(recommender, "predict"):
+            raise MovierecError(f"model {spec.name!r} ranks items but does not predict ratings; "
+                                "P3 needs a rating model")
+        t0 = time.perf_counter()
+        recommender.fit(split.train)
+        fit_seconds += time.perf_counter() - t0
+        per_fold.append({"fold": fold, **evaluate_p3(recommender, split.train, split.test)})
+        if progress:
+            progress(f"{fold}: RMSE {per_fold[-1]['RMSE']:.4f}")
+    mean = {k: sum(f[k] for f in per_fold) / len(per_fold) for k in ("RMSE", "MAE")}
+    return {"model": spec.display_name, "dataset": "ml-100k", "protocol": "p3", **mean,
+            "folds": per_fold, "fit_seconds": fit_seconds, "seed": seed}
+
+
+def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tuple[Path, float]:
+    """Train ``cfg.model`` and save it; returns the artifact folder and the fit time."""
+    from movierec.data.loading import load_dataset
+    from movierec.evaluation.compare import build, prepare_split
+    from movierec.models.artifacts import save
+
+    data_dir = data_dir or cfg.data_dir
+    full = load_dataset(cfg.dataset, data_dir)
+    train = full if cfg.split == "none" else prepare_split(full, data_dir, cfg.split).train
+    model = build(cfg.model, dict(cfg.model.params), cfg.seed)
+    t0 = time.perf_counter()
+    model.fit(train)
+    seconds = time.perf_counter() - t0
+    path = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)
+    return save(model, path), seconds
