@@ -224,12 +224,16 @@ def train(
     config: Annotated[Path, typer.Argument(help="YAML with dataset, model (name, params), "
                                            "seed, split, artifact.")],
     data_dir: DataDirOption = None,
+    out: Annotated[Path | None, typer.Option(help="Artifact folder (overrides the config's "
+                                             "`artifact`).")] = None,
 ) -> None:
     """Train one model and write it as an artifact folder."""
     from movierec.config import TrainConfig, load_config
     from movierec.evaluation.runner import train_artifact
 
     cfg = load_config(config, TrainConfig)
+    if out is not None:
+        cfg = cfg.model_copy(update={"artifact": str(out)})
     path, seconds = train_artifact(cfg, data_dir)
     console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
 
