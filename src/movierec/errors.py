@@ -31,3 +31,8 @@ class DownloadError(MovierecError, OSError):
 
 class DatasetNotFoundError(MovierecError, FileNotFoundError):
     """The dataset is neither on disk nor downloadable; the message says where to put the files."""
+
+
+class EvaluationError(MovierecError, ValueError):
+    """An evaluation that cannot run as asked: a split without the part or negatives a protocol
+    needs, a model that returns NaN or a wrongly shaped array, mismatched metric inputs."""

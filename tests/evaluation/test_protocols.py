@@ -1,0 +1,320 @@
+"""P1 / P2 / P3 on hand-computed cases, against a naive per-user reference, and the P1 oracle
+on the fixed evaluation files (most-popular model)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from movierec.data.dataset import Dataset
+from movierec.errors import EvaluationError
+from movierec.evaluation import protocols as P
+
+LOG3 = math.log2(3)
+
+try:  # engineer D's Split; the protocols only need its attributes
+    from movierec.data.splits import Split
+except ImportError:  # pragma: no cover - before splits.py lands
+
+    @dataclass(frozen=True, eq=False)
+    class Split:  # type: ignore[no-redef]
+        name: str
+        train: Dataset
+        test: Dataset
+        valid: Dataset | None = None
+        negatives: np.ndarray | None = None
+        valid_negatives: np.ndarray | None = None
+
+
+class TableScorer:
+    """A model whose scores are a fixed ``(n_users, n_items)`` table."""
+
+    name = "table"
+
+    def __init__(self, table):
+        self.table = np.asarray(table, dtype=np.float32)
+
+    def score(self, user_idx, item_idx):
+        return self.table[user_idx, item_idx]
+
+    def score_all(self, user_idx):
+        return self.table[user_idx]
+
+
+class Popularity:
+    """Most popular: score = number of train users of the item (the P1 oracle model)."""
+
+    def __init__(self, train: Dataset):
+        self.counts = train.item_counts.astype(np.float32)
+
+    def score(self, user_idx, item_idx):
+        return self.counts[item_idx]
+
+    def score_all(self, user_idx):
+        return np.tile(self.counts, (len(user_idx), 1))
+
+
+def _parts(full: Dataset, rows_by_part: dict[str, np.ndarray]) -> dict[str, Dataset]:
+    return {p: full.subset(np.isin(np.arange(full.n_ratings), r), f"t/{p}")
+            for p, r in rows_by_part.items()}
+
+
+# ---------------------------------------------------------------------- the tiny hand case
+# items idx 0..6 = ids 100..106; genres: 0 {A,B}, 1 {A}, 2 {}, 3 {B}, 4 {B,C}, 5 {A,C},
+# 6 {A,C} (never rated: outside the catalogue). users idx 0..2 = ids 10, 20, 30.
+# train: user 0 {1, 3}, user 1 {0, 4}, user 2 {0}; test: user 0 -> 0, user 1 -> 2, user 2 -> 5.
+# items 2 and 5 appear only in test: the model never saw them, so they score lowest.
+ITEMS = pl.DataFrame({
+    "item_id": list(range(100, 107)),
+    "genres": [["A", "B"], ["A"], [], ["B"], ["B", "C"], ["A", "C"], ["A", "C"]],
+})
+TRAIN = [(10, 101, 1), (10, 103, 2), (20, 100, 1), (20, 104, 2), (30, 100, 1)]
+TEST = [(10, 100, 9), (20, 102, 9), (30, 105, 9)]
+SCORES = [
+    [0.5, 9, 0.5, 9, 0.2, 8, 7],  # user 0: candidates {0,2,4,5}; 2, 5 unseen -> lowest
+    [9, 1, 3, 1, 9, 1, 1],  # user 1: candidates {1,2,3,5}
+    [5, 2, 2, 2, 2, 9, 9],  # user 2: candidates {1,2,3,4,5}
+]
+
+
+def _tiny() -> tuple[Dataset, Split]:
+    rows = [(u, i, 4.0, t) for u, i, t in TRAIN + TEST]
+    ratings = pl.DataFrame(rows, schema=["user_id", "item_id", "rating", "timestamp"], orient="row")
+    full = Dataset.from_frames("tiny", ratings, ITEMS)
+    is_test = full.timestamp == 9
+    split = Split("tiny", full.subset(~is_test, "tiny/train"), full.subset(is_test, "tiny/test"))
+    return full, split
+
+
+def test_p1_hand_case_ties_count_against_the_model():
+    full, split = _tiny()
+    negatives = np.array([[1, 2, 3], [0, 1, 3], [0, 1, 6]], dtype=np.int32)
+    table = np.zeros((3, 7))
+    # columns: the test item (0, 2, 5), then the row's negatives
+    table[0, [0, 1, 2, 3]] = [0.5, 0.9, 0.5, 0.1]  # 0.9 and the tied 0.5 beat it: rank 2
+    table[1, [2, 0, 1, 3]] = [0.7, 0.1, 0.2, 0.3]  # rank 0
+    table[2, [5, 0, 1, 6]] = [0.0, 1, 1, 1]  # rank 3
+    res = P.evaluate_p1(TableScorer(table), replace(split, negatives=negatives), k=3, ks=(1,))
+    np.testing.assert_array_equal(
+        P.ranks_p1(TableScorer(table), replace(split, negatives=negatives)), [2, 0, 3]
+    )
+    assert res["HR@1"] == pytest.approx(1 / 3)
+    assert res["HR@3"] == pytest.approx(2 / 3)
+    # NDCG@3 = (1/log2(2+2) + 1/log2(0+2) + 0) / 3
+    assert res["NDCG@3"] == pytest.approx((0.5 + 1) / 3)
+    # MRR = (1/3 + 1/1 + 1/4) / 3
+    assert res["MRR"] == pytest.approx((1 / 3 + 1 + 1 / 4) / 3)
+    # small score calls give the same ranks
+    res_small = P.evaluate_p1(
+        TableScorer(table), replace(split, negatives=negatives), k=3, ks=(1,), pairs_per_call=4
+    )
+    assert res_small == res
+
+
+def test_p2_hand_case():
+    _, split = _tiny()
+    fr = P.rank_full(TableScorer(SCORES), split, k=2)
+    # user 0: test 0 (0.5) vs {2: low, 4: 0.2, 5: low} -> rank 0; top [0, 4]
+    # user 1: test 2 is unseen (low) vs {1: 1, 3: 1, 5: low} -> rank 3 (ties count against);
+    #         top: 1 and 3 tie at 1 -> ascending id [1, 3]
+    # user 2: test 5 unseen (low) vs {1: 2, 2: low, 3: 2, 4: 2} -> rank 4; top [1, 3]
+    #         (4 ties with them but loses on id; 0 scores 5 but is a train item)
+    np.testing.assert_array_equal(fr.ranks, [0, 3, 4])
+    np.testing.assert_array_equal(fr.topk, [[0, 4], [1, 3], [1, 3]])
+    assert fr.catalogue_size == 6  # item 6 was never rated
+    res = P.evaluate_p2(TableScorer(SCORES), split, k=2)
+    assert res["HR@2"] == pytest.approx(1 / 3)
+    assert res["NDCG@2"] == pytest.approx(1 / 3)
+    assert res["MRR"] == pytest.approx((1 + 1 / 4 + 1 / 5) / 3)
+    # precision: user 0 finds 1 of 2 slots, others 0 -> (1/2) / 3; recall (1 + 0 + 0) / 3
+    assert res["Precision@2"] == pytest.approx(1 / 6)
+    assert res["Recall@2"] == pytest.approx(1 / 3)
+    # distinct {0, 4, 1, 3} of 6 catalogue items
+    assert res["Coverage@2"] == pytest.approx(4 / 6)
+    # pairs: (0,4) {A,B}~{B,C}: J 1/3 -> 2/3; (1,3) {A}~{B}: J 0 -> 1 (twice)
+    assert res["Diversity@2"] == pytest.approx((2 / 3 + 1 + 1) / 3)
+    # pop over 3 train users: item 0 -> 2 users, items 1, 3, 4 -> 1 user; 6 slots
+    assert res["Novelty@2"] == pytest.approx((-math.log2(2 / 3) - 5 * math.log2(1 / 3)) / 6)
+    # genre-NDCG: user 0 (test {A,B}) top [0 (gain 1), 4 (gain 1/3)] is ideal -> 1
+    # user 1 (test {} ) -> IDCG 0 -> left out
+    # user 2 (test {A,C}): top [1 (1/2), 3 (0)]: DCG 1/2; candidates' best gains 1 (item 5),
+    #   1/2 (item 1) -> IDCG 1 + (1/2)/log2(3) (item 6, gain 1, is not in the catalogue)
+    assert res["GenreNDCG@2"] == pytest.approx((1 + 0.5 / (1 + 0.5 / LOG3)) / 2)
+
+
+def test_p2_validation_part_and_history():
+    full, split = _tiny()
+    # carve user 1's train item 0 out as validation (item 0 stays seen through user 2)
+    is_valid = (full.user_idx == 1) & (full.item_idx == 0)
+    in_train = (full.timestamp != 9) & ~is_valid
+    with_valid = Split("tiny", full.subset(in_train), split.test, valid=full.subset(is_valid),
+                       valid_negatives=np.array([[1, 3]], dtype=np.int32))
+    model = TableScorer(SCORES)
+    # on test, the valid item is history: nothing changes against the split without valid
+    assert P.evaluate_p2(model, with_valid, k=2) == P.evaluate_p2(model, split, k=2)
+    # on valid, history is train alone: user 1's item 0 (score 9) is the best candidate
+    fr = P.rank_full(model, with_valid, k=2, part="valid")
+    np.testing.assert_array_equal(fr.list_users, [1])
+    np.testing.assert_array_equal(fr.ranks, [0])
+    np.testing.assert_array_equal(fr.topk, [[0, 1]])  # then 1 and 3 tie at 1: id 1 first
+    assert P.evaluate_p1(model, with_valid, k=1, part="valid")["HR@1"] == 1.0
+    with pytest.raises(EvaluationError, match="no validation part"):
+        P.evaluate_p2(model, split, part="valid")
+
+
+def test_protocol_errors_say_what_is_wrong():
+    _, split = _tiny()
+    with pytest.raises(EvaluationError, match="no sampled negatives"):
+        P.evaluate_p1(TableScorer(SCORES), split)
+    bad = np.array(SCORES, dtype=np.float32)
+    bad[1, 3] = np.nan
+    with pytest.raises(EvaluationError, match="NaN"):
+        P.evaluate_p2(TableScorer(bad), split)
+    with pytest.raises(EvaluationError, match="shape"):
+        P.evaluate_p2(TableScorer(np.zeros((3, 5))), split)
+    with pytest.raises(EvaluationError, match="part must be"):
+        P.evaluate_p2(TableScorer(SCORES), split, part="train")
+
+
+def test_top_k_tie_rule_and_short_rows():
+    s = np.array([[1.0, 3, 3, -np.inf, 3, 0], [-np.inf, 2, -np.inf, -np.inf, -np.inf, 2]])
+    top = P.top_k(s, 4)
+    # row 0: three 3s in ascending column order, then 1.0
+    # row 1: only two candidates; the rest are empty slots
+    np.testing.assert_array_equal(top, [[1, 2, 4, 0], [1, 5, -1, -1]])
+    np.testing.assert_array_equal(P.top_k(s[:, :2], 3), [[1, 0, -1], [1, -1, -1]])
+
+
+# ---------------------------------------------------------------------- naive reference
+def _random_split(seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 25, 40
+    pairs = rng.random((n_users, n_items - 5)) < 0.3  # the last 5 items are never rated
+    pairs[:, 0] = pairs[:, 1] = True  # every user has >= 2 ratings
+    u, i = np.nonzero(pairs)
+    ratings = pl.DataFrame({"user_id": u + 1, "item_id": i + 1, "rating": np.full(len(u), 3.0),
+                            "timestamp": rng.integers(0, 50, len(u))})
+    names = np.array(["A", "B", "C", "D"])
+    genres = [list(names[rng.random(4) < 0.35]) for _ in range(n_items)]
+    items = pl.DataFrame({"item_id": np.arange(1, n_items + 1), "genres": genres},
+                         schema_overrides={"genres": pl.List(pl.String)})
+    full = Dataset.from_frames("rnd", ratings, items)
+    last = np.r_[full.user_idx[1:] != full.user_idx[:-1], True]
+    second = np.r_[last[1:], False] & ~last
+    return Split("rnd", full.subset(~last & ~second), full.subset(last), valid=full.subset(second))
+
+
+def _naive_p2(table: np.ndarray, split: Split, k: int, part: str = "test"):
+    """P2 by the book, one user at a time, in plain Python."""
+    history = [split.train] + ([split.valid] if part == "test" else [])
+    target = split.test if part == "test" else split.valid
+    catalogue = {int(i) for d in (split.train, split.valid, split.test) for i in d.item_idx}
+    seen = {int(i) for d in history for i in d.item_idx}
+    g = split.train.items.get_column("genres").to_list()
+    ranks, tops, gndcg = [], [], []
+    for u, t in zip(target.user_idx.tolist(), target.item_idx.tolist(), strict=True):
+        mine = {int(i) for d in history for i in d.item_idx[d.user_idx == u]}
+        cand = sorted(catalogue - mine)
+        sc = {i: (float(table[u, i]) if i in seen else -math.inf) for i in cand}
+        ranks.append(sum(sc[i] >= sc[t] for i in cand if i != t))
+        top = sorted(cand, key=lambda i: (-sc[i], i))[:k]
+        tops.append(top)
+
+        def jac(a, b):
+            a, b = set(g[a]), set(g[b])
+            return len(a & b) / len(a | b) if a | b else 0.0
+
+        disc = [1 / math.log2(p + 2) for p in range(k)]
+        dcg = sum(jac(i, t) * d for i, d in zip(top, disc, strict=False))
+        best = sorted((jac(i, t) for i in cand), reverse=True)[:k]
+        idcg = sum(x * d for x, d in zip(best, disc, strict=False))
+        if idcg > 0:
+            gndcg.append(dcg / idcg)
+    return np.array(ranks), np.array(tops), float(np.mean(gndcg))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("part", ["test", "valid"])
+def test_p2_matches_naive_reference_with_many_ties(seed, part):
+    split = _random_split(seed)
+    rng = np.random.default_rng(seed + 100)
+    table = rng.integers(0, 4, (split.train.n_users, split.train.n_items))  # ties everywhere
+    ranks, tops, gndcg = _naive_p2(table, split, 10, part)
+    model = TableScorer(table)
+    for batch_size in (1, 7, None):  # blocks of users must not change anything
+        fr = P.rank_full(model, split, 10, part=part, batch_size=batch_size)
+        np.testing.assert_array_equal(fr.ranks, ranks)
+        np.testing.assert_array_equal(fr.topk, tops)
+    res = P.evaluate_p2(model, split, 10, part=part)
+    assert res["HR@10"] == pytest.approx(np.mean(ranks < 10))
+    assert res["NDCG@10"] == pytest.approx(np.mean(np.where(ranks < 10, 1 / np.log2(ranks + 2), 0)))
+    assert res["GenreNDCG@10"] == pytest.approx(gndcg)
+    assert res["Coverage@10"] == pytest.approx(len(np.unique(tops)) / 35)
+
+
+# ---------------------------------------------------------------------- P3
+def test_p3_uses_predict_when_the_model_has_it():
+    full, split = _tiny()
+
+    class Predictor(TableScorer):
+        def predict(self, user_idx, item_idx):
+            return np.full(len(user_idx), 3.0)
+
+    # test ratings are all 4.0: predict gives 3 -> RMSE = MAE = 1
+    res = P.evaluate_p3(Predictor(SCORES), split.train, split.test)
+    assert res["RMSE"] == pytest.approx(1.0) and res["MAE"] == pytest.approx(1.0)
+    # score-only model: SCORES at (0,0)=0.5, (1,2)=3, (2,5)=9 -> errors 3.5, 1, 5
+    res = P.evaluate_p3(TableScorer(SCORES), split.train, split.test)
+    assert res["MAE"] == pytest.approx((3.5 + 1 + 5) / 3)
+    assert res["RMSE"] == pytest.approx(math.sqrt((3.5**2 + 1 + 25) / 3))
+    assert res["cold_ratings"] == 2  # items 2 and 5 have no train rating
+    other = Dataset.from_frames("other", full.ratings_frame().head(2))
+    with pytest.raises(EvaluationError, match="id maps"):
+        P.evaluate_p3(TableScorer(SCORES), other, split.test)
+
+
+# ---------------------------------------------------------------------- P1 oracle
+def _fixed_split(folder: Path) -> Split:
+    """The fixed LOO files as a Split; the full Dataset is built from their ratings alone."""
+    cols = {"user_id": pl.Int64, "item_id": pl.Int64, "rating": pl.Float32,
+            "timestamp": pl.Int64}
+
+    def read(name):
+        return pl.read_csv(folder / name, separator="\t", has_header=False,
+                           new_columns=list(cols), schema_overrides=cols)
+
+    train, test = read("loo_train.tsv"), read("loo_test.tsv")
+    full = Dataset.from_frames(folder.name, pl.concat([train, test]))
+    try:
+        from movierec.data.splits import load_fixed_loo
+    except ImportError:  # pragma: no cover - before splits.py lands
+        pass
+    else:
+        return load_fixed_loo(full, folder)
+
+    def part(df, name):
+        return full.with_ratings(full.user_index(df["user_id"]), full.item_index(df["item_id"]),
+                                 df["rating"].to_numpy(), df["timestamp"].to_numpy(), name)
+
+    neg = np.loadtxt(folder / "loo_negatives.tsv", dtype=np.int64, delimiter="\t")
+    neg = neg[np.argsort(neg[:, 0], kind="stable")]
+    test_ds = part(test, "test")
+    assert np.array_equal(full.user_index(neg[:, 0]), test_ds.user_idx)
+    return Split("fixed", part(train, "train"), test_ds, negatives=full.item_index(neg[:, 1:]))
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize(
+    ("dataset", "hr", "ndcg"),
+    [("ml-100k", 0.3160, 0.1659), ("ml-latest-small", 0.5951, 0.3456)],
+)
+def test_p1_most_popular_oracle(eval_dir, dataset, hr, ndcg):
+    split = _fixed_split(eval_dir / dataset)
+    res = P.evaluate_p1(Popularity(split.train), split)
+    assert round(res["HR@10"], 4) == hr
+    assert round(res["NDCG@10"], 4) == ndcg
