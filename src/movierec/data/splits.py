@@ -231,19 +231,26 @@ def load_fixed_loo(full: Dataset, folder: str | Path) -> Split:
     if len(dup):
         user_id = int(full.user_ids[test.user_idx[dup[0]]])
         raise DataFormatError(test_path, None, f"user id {user_id} has more than one test rating")
-    neg_users, negs = read_negatives_tsv(neg_path, full)
+    return with_negatives_file(Split(name, train, test), neg_path)
+
+
+def with_negatives_file(split: Split, path: str | Path) -> Split:
+    """``split`` with its test negatives read from ``path`` (``user, item, item, ...``; original
+    ids; one line per test user, any order). Raises :class:`DataFormatError` naming the file
+    (and line) when the users do not match the test users or a negative was rated."""
+    path = Path(path)
+    full = split.train
+    neg_users, negs = read_negatives_tsv(path, full)
     order = np.argsort(neg_users, kind="stable")
-    same_users = np.array_equal(neg_users[order], test.user_idx)
-    if not same_users:
+    if not np.array_equal(neg_users[order], split.test.user_idx):
         raise DataFormatError(
-            neg_path, None,
+            path, None,
             f"negatives are for {len(np.unique(neg_users))} users (one line each expected), "
-            f"{test_path.name} has {test.n_ratings}: the files are not one set",
+            f"the test part has {split.test.n_ratings}: the files are not one set",
         )
-    negs = negs[order]
-    split = Split(name, train, test, negatives=negs)
-    _check_negatives(split, neg_path, order)
-    return split
+    out = replace(split, negatives=negs[order])
+    _check_negatives(out, path, order)
+    return out
 
 
 def _check_negatives(split: Split, path: Path, order: np.ndarray) -> None:

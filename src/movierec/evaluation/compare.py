@@ -92,15 +92,13 @@ def prepare_split(
     implementation scores exactly the same candidates; otherwise (or with ``"generate"``) the
     split and negatives are built here with ``negatives_seed``.
     """
-    from movierec.data.splits import leave_one_out, load_fixed_loo, sample_negatives
+    from movierec.data.splits import generate_loo, load_fixed_loo
 
     if mode == "fixed" and data_dir is not None:
         fixed = Path(data_dir) / "eval" / full.name
         if (fixed / "loo_negatives.tsv").exists():
             return load_fixed_loo(full, fixed)
-    split = leave_one_out(full)
-    negatives = sample_negatives(full, split.test, n=99, seed=negatives_seed)
-    return Split(split.name, split.train, split.test, split.valid, negatives)
+    return generate_loo(full, n_negatives=99, seed=negatives_seed)
 
 
 def carve_validation(split: Split, spec: ValidationSpec) -> Split:

@@ -26,13 +26,6 @@ def _spec_from(model: str | None, config: Path | None) -> ModelSpec:
     return ModelSpec(name=model)
 
 
-def read_negatives(full: Dataset, test: Dataset, path: str | Path) -> Any:
-    """Negatives file rows (user id, then negative item ids) aligned with ``test``'s rows."""
-    from movierec.data.splits import read_negatives_file
-
-    return read_negatives_file(full, test, path)
-
-
 def load_split(
     dataset: str, data_dir: str | Path | None, split_mode: str, negatives: Path | None
 ) -> tuple[Dataset, Split]:
@@ -43,8 +36,9 @@ def load_split(
     full = load_dataset(dataset, data_dir)
     split = prepare_split(full, data_dir, split_mode)
     if negatives is not None:
-        split = Split(split.name, split.train, split.test, split.valid,
-                      read_negatives(full, split.test, negatives))
+        from movierec.data.splits import with_negatives_file
+
+        split = with_negatives_file(split, negatives)
     return full, split
 
 
