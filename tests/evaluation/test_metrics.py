@@ -142,3 +142,38 @@ def test_rmse_mae_hand_case():
         m.rmse([1, 2], [1, 2, 3])
     with pytest.raises(EvaluationError, match="NaN"):
         m.mae([1, 2], [1, float("nan")])
+
+
+def test_top_k_tie_rule_and_short_rows():
+    s = np.array([[1.0, 3, 3, -np.inf, 3, 0], [-np.inf, 2, -np.inf, -np.inf, -np.inf, 2]])
+    top = m.top_k(s, 4)
+    # row 0: three 3s in ascending column order, then 1.0
+    # row 1: only two candidates; the rest are empty slots
+    np.testing.assert_array_equal(top, [[1, 2, 4, 0], [1, 5, -1, -1]])
+    np.testing.assert_array_equal(m.top_k(s[:, :2], 3), [[1, 0, -1], [1, -1, -1]])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_top_k_matches_a_full_stable_sort_on_wide_rows(seed):
+    rng = np.random.default_rng(seed)
+    # wide rows (the chunk pre-filter path), few distinct values (ties), some -inf
+    s = rng.integers(0, 6, (50, 1000)).astype(np.float32)
+    s[rng.random(s.shape) < 0.3] = -np.inf
+    s[0, :] = -np.inf
+    s[0, [5, 900]] = 1  # a row with only two candidates
+    s[1, :] = 2.0  # all tied: the lowest columns win
+    expected = np.argsort(-s, axis=1, kind="stable")[:, :10]
+    expected = np.where(np.take_along_axis(s, expected, 1) == -np.inf, -1, expected)
+    np.testing.assert_array_equal(m.top_k(s, 10), expected)
+    np.testing.assert_array_equal(m.top_k(s, 10)[0, :3], [5, 900, -1])
+    np.testing.assert_array_equal(m.top_k(s, 10)[1], np.arange(10))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_top_values_matches_a_full_sort(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.choice([0.0, 0.2, 1 / 3, 0.5, 1.0], size=(40, 700), p=[0.8, 0.1, 0.05, 0.04, 0.01])
+    x[3] = 0.0
+    x[4, -1] = 7.0  # the largest value in the tail past the last full chunk
+    np.testing.assert_array_equal(m.top_values(x, 10), -np.sort(-x, axis=1)[:, :10])
+    np.testing.assert_array_equal(m.top_values(x[:, :20], 10), -np.sort(-x[:, :20], axis=1)[:, :10])

@@ -181,19 +181,10 @@ def test_protocol_errors_say_what_is_wrong():
         P.evaluate_p2(TableScorer(SCORES), split, part="train")
 
 
-def test_top_k_tie_rule_and_short_rows():
-    s = np.array([[1.0, 3, 3, -np.inf, 3, 0], [-np.inf, 2, -np.inf, -np.inf, -np.inf, 2]])
-    top = P.top_k(s, 4)
-    # row 0: three 3s in ascending column order, then 1.0
-    # row 1: only two candidates; the rest are empty slots
-    np.testing.assert_array_equal(top, [[1, 2, 4, 0], [1, 5, -1, -1]])
-    np.testing.assert_array_equal(P.top_k(s[:, :2], 3), [[1, 0, -1], [1, -1, -1]])
-
-
 # ---------------------------------------------------------------------- naive reference
-def _random_split(seed: int) -> Split:
+def _random_split(seed: int, n_items: int) -> Split:
     rng = np.random.default_rng(seed)
-    n_users, n_items = 25, 40
+    n_users = 25
     pairs = rng.random((n_users, n_items - 5)) < 0.3  # the last 5 items are never rated
     pairs[:, 0] = pairs[:, 1] = True  # every user has >= 2 ratings
     u, i = np.nonzero(pairs)
@@ -235,16 +226,20 @@ def _naive_p2(table: np.ndarray, split: Split, k: int, part: str = "test"):
         idcg = sum(x * d for x, d in zip(best, disc, strict=False))
         if idcg > 0:
             gndcg.append(dcg / idcg)
-    return np.array(ranks), np.array(tops), float(np.mean(gndcg))
+    pop = {i: len({int(u) for d in history for u in d.user_idx[d.item_idx == i]}) for i in seen}
+    n_hist = len({int(u) for d in history for u in d.user_idx})
+    nov = np.mean([-math.log2(max(pop.get(i, 0), 1) / n_hist) for top in tops for i in top])
+    return np.array(ranks), np.array(tops), float(np.mean(gndcg)), len(catalogue), nov
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(("seed", "n_items"), [(0, 40), (1, 40), (2, 400)])
 @pytest.mark.parametrize("part", ["test", "valid"])
-def test_p2_matches_naive_reference_with_many_ties(seed, part):
-    split = _random_split(seed)
+def test_p2_matches_naive_reference_with_many_ties(seed, n_items, part):
+    split = _random_split(seed, n_items)  # 400 items: top-k takes its chunked pre-filter path
     rng = np.random.default_rng(seed + 100)
     table = rng.integers(0, 4, (split.train.n_users, split.train.n_items))  # ties everywhere
-    ranks, tops, gndcg = _naive_p2(table, split, 10, part)
+    ranks, tops, gndcg, n_catalogue, nov = _naive_p2(table, split, 10, part)
+    target_items = (split.test if part == "test" else split.valid).item_idx.tolist()
     model = TableScorer(table)
     for batch_size in (1, 7, None):  # blocks of users must not change anything
         fr = P.rank_full(model, split, 10, part=part, batch_size=batch_size)
@@ -254,7 +249,12 @@ def test_p2_matches_naive_reference_with_many_ties(seed, part):
     assert res["HR@10"] == pytest.approx(np.mean(ranks < 10))
     assert res["NDCG@10"] == pytest.approx(np.mean(np.where(ranks < 10, 1 / np.log2(ranks + 2), 0)))
     assert res["GenreNDCG@10"] == pytest.approx(gndcg)
-    assert res["Coverage@10"] == pytest.approx(len(np.unique(tops)) / 35)
+    assert res["Coverage@10"] == pytest.approx(len(np.unique(tops)) / n_catalogue)
+    assert res["Novelty@10"] == pytest.approx(nov)
+    # precision reads the top-10 lists (ties by id), HR the ranks (ties against): they differ
+    found = [t in top for t, top in zip(target_items, tops, strict=True)]
+    assert res["Precision@10"] == pytest.approx(np.mean(found) / 10)  # one target per user
+    assert res["Recall@10"] == pytest.approx(np.mean(found))
 
 
 # ---------------------------------------------------------------------- P3

@@ -30,9 +30,12 @@ __all__ = [
     "diversity",
     "novelty",
     "genre_indicator",
+    "genre_sets",
     "genre_gains",
     "genre_dcg",
     "genre_ndcg",
+    "top_k",
+    "top_values",
     "rmse",
     "mae",
 ]
@@ -70,6 +73,75 @@ def mrr(ranks, k: int | None = None) -> float:
     if k is not None:
         rr = np.where(r < k, rr, 0.0)
     return _mean(rr)
+
+
+# ---------------------------------------------------------------------- top-k selection
+_CHUNK = 32  # columns per chunk; chunk maxima bound a row's k-th largest value from below
+
+
+def _floor(x: np.ndarray, k: int) -> np.ndarray | None:
+    """Per row, the ``k``-th largest maximum over chunks of ``_CHUNK`` columns, as a column.
+
+    At least ``k`` entries of the row reach it (one per chunk), so the row's top ``k`` all do,
+    and fewer than ``k`` chunks hold anything above it: a cheap pre-filter for a top-``k``.
+    ``None`` when the rows are too short for ``k`` chunks.
+    """
+    n_rows, n = x.shape
+    n_chunks = n // _CHUNK
+    if n_chunks < k:
+        return None
+    maxes = x[:, : n_chunks * _CHUNK].reshape(n_rows, n_chunks, _CHUNK).max(axis=2)
+    return np.partition(maxes, n_chunks - k, axis=1)[:, n_chunks - k, None]
+
+
+def _position_in_row(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """For sorted row numbers, each entry's position within its row's run."""
+    return np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_rows))[rows]
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """``int64 (n_rows, k)`` column indices of the ``k`` highest scores per row, best first, ties
+    broken by ascending column (= ascending original item id). Entries scoring ``-inf`` (not
+    candidates) and slots past the row length are ``-1``. ``scores`` must hold no NaN."""
+    n_rows, n = scores.shape
+    kk = min(k, n)
+    out = np.full((n_rows, k), -1, dtype=np.int64)
+    if kk == 0 or n_rows == 0:
+        return out
+    floor = _floor(scores, kk)
+    if floor is None:  # short rows: sort them whole
+        cols = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
+        vals = np.take_along_axis(scores, cols, axis=1)
+        out[:, :kk] = np.where(vals == -np.inf, -1, cols)
+        return out
+    rows, cols = np.nonzero(scores >= floor)  # every row keeps >= kk entries
+    vals = scores[rows, cols]
+    order = np.lexsort((cols, -vals, rows))  # by row, then score descending, then column
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    pos = _position_in_row(rows, n_rows)
+    keep = pos < kk
+    out[rows[keep], pos[keep]] = np.where(vals[keep] == -np.inf, -1, cols[keep])
+    return out
+
+
+def top_values(x: np.ndarray, k: int) -> np.ndarray:
+    """``(n_rows, min(k, n_cols))``: the ``k`` largest values of each row, descending."""
+    n_rows, n = x.shape
+    kk = min(k, n)
+    floor = _floor(x, kk)
+    if floor is None:
+        return -np.sort(-x, axis=1)[:, :kk]
+    # entries above the floor lie in fewer than kk chunks (plus the tail): few to sort; the rest
+    # of the top kk equal the floor itself
+    rows, cols = np.nonzero(x > floor)
+    vals = x[rows, cols]
+    order = np.lexsort((-vals, rows))
+    rows, vals = rows[order], vals[order]
+    pos = _position_in_row(rows, n_rows)
+    keep = pos < kk
+    out = np.repeat(floor.astype(x.dtype), kk, axis=1)
+    out[rows[keep], pos[keep]] = vals[keep]
+    return out
 
 
 # ---------------------------------------------------------------------- top-k list metrics
@@ -186,16 +258,32 @@ def _discounts(k: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(k) + 2.0)
 
 
+def genre_sets(genre_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """``(jaccard, set_of)``: the distinct genre sets of the items and their pairwise Jaccard.
+
+    ``set_of[i]`` is the position of item ``i``'s genre set; ``jaccard[a, b]`` (``float64``) the
+    Jaccard similarity of sets ``a`` and ``b`` (0 when both are empty). MovieLens has a few
+    hundred distinct sets, so item-to-item similarities become look-ups in a small table.
+    """
+    sets, set_of = np.unique(genre_indicator(genre_matrix), axis=0, return_inverse=True)
+    sets = sets.astype(np.float64)
+    size = sets.sum(axis=1)
+    return _jaccard(sets @ sets.T, size[:, None], size[None, :]), set_of.ravel()
+
+
 def genre_gains(test_items, genre_matrix) -> np.ndarray:
     """``float64 (len(test_items), n_items)``: Jaccard(genres(i), genres(test item)) for every i."""
-    g = genre_indicator(genre_matrix)
-    a = g[np.asarray(test_items)]
-    inter = a @ g.T
-    return _jaccard(inter.astype(np.float64), a.sum(axis=1)[:, None], g.sum(axis=1)[None, :])
+    jac, set_of = genre_sets(genre_matrix)
+    return jac[set_of[np.asarray(test_items)]][:, set_of]
 
 
-def genre_dcg(topk_items, test_items, candidates, genre_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """Per-list ``(dcg, idcg)`` of genre-NDCG (see :func:`genre_ndcg`); both ``float64 (n,)``."""
+def genre_dcg(
+    topk_items, test_items, candidates, genre_matrix, *, sets=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-list ``(dcg, idcg)`` of genre-NDCG (see :func:`genre_ndcg`); both ``float64 (n,)``.
+
+    ``sets`` may pass ``genre_sets(genre_matrix)`` computed once for many calls.
+    """
     t = _topk(topk_items)
     k = t.shape[1]
     cand = candidates.toarray() if sp.issparse(candidates) else np.asarray(candidates)
@@ -204,17 +292,15 @@ def genre_dcg(topk_items, test_items, candidates, genre_matrix) -> tuple[np.ndar
             f"candidates must be a boolean (n_lists, n_items) mask; got {cand.dtype} {cand.shape} "
             f"for {t.shape[0]} lists"
         )
-    gains = genre_gains(test_items, genre_matrix)
+    jac, set_of = genre_sets(genre_matrix) if sets is None else sets
+    test_set = set_of[np.asarray(test_items)]
     disc = _discounts(k)
     valid = t >= 0
-    listed = np.take_along_axis(gains, np.where(valid, t, 0), axis=1) * valid
+    listed = jac[test_set[:, None], set_of[np.where(valid, t, 0)]] * valid
     dcg = listed @ disc
+    gains = jac[test_set[:, None], set_of[None, :]]
     gains[~cand] = 0.0
-    m = min(k, gains.shape[1])
-    best = -np.partition(-gains, m - 1, axis=1)[:, :m] if m else gains[:, :0]
-    best = -np.sort(-best, axis=1)
-    idcg = best @ disc[:m]
-    return dcg, idcg
+    return dcg, top_values(gains, k) @ disc
 
 
 def genre_ndcg(topk_items, test_items, candidates, genre_matrix) -> float:

@@ -36,7 +36,6 @@ __all__ = [
     "evaluate_p3",
     "rank_full",
     "ranks_p1",
-    "top_k",
 ]
 
 PAIRS_PER_CALL = 1_000_000
@@ -148,29 +147,6 @@ def evaluate_p1(
 
 
 # ---------------------------------------------------------------------- P2
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """``int64 (n_rows, k)`` column indices of the ``k`` highest scores per row, best first, ties
-    broken by ascending column (= ascending original item id). Entries scoring ``-inf`` (not
-    candidates) and slots past the row length are ``-1``."""
-    n_rows, n = scores.shape
-    kk = min(k, n)
-    out = np.full((n_rows, k), -1, dtype=np.int64)
-    if kk == 0 or n_rows == 0:
-        return out
-    kth = np.partition(scores, n - kk, axis=1)[:, n - kk : n - kk + 1]  # k-th largest per row
-    above = scores > kth
-    tied = scores == kth
-    need = kk - above.sum(axis=1, keepdims=True)
-    take = above | (tied & (np.cumsum(tied, axis=1) <= need))
-    cols = np.nonzero(take)[1].reshape(n_rows, kk)  # ascending column within each row
-    vals = np.take_along_axis(scores, cols, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    cols = np.take_along_axis(cols, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    out[:, :kk] = np.where(vals == -np.inf, -1, cols)
-    return out
-
-
 @dataclass(frozen=True, eq=False)
 class FullRanking:
     """Raw output of a P2 pass, from which every P2 metric is computed.
@@ -239,7 +215,8 @@ def rank_full(
     )
     pop = np.diff(hist.tocsc().indptr).astype(np.int64)  # distinct history users per item
     unseen = pop == 0
-    genres = metrics.genre_indicator(split.train.genre_matrix)
+    genres = split.train.genre_matrix
+    sets = metrics.genre_sets(genres)
 
     list_users = np.unique(target.user_idx).astype(np.int32)
     t_users = target.user_idx  # canonical order: sorted by user
@@ -261,7 +238,7 @@ def rank_full(
         rows = hist[bu]
         cand[np.repeat(np.arange(len(bu)), np.diff(rows.indptr)), rows.indices] = False
         s[~cand] = -np.inf
-        topk[b0 : b0 + len(bu)] = top_k(s, k)
+        topk[b0 : b0 + len(bu)] = metrics.top_k(s, k)
 
         r0, r1 = np.searchsorted(t_users, [bu[0], bu[-1] + 1])
         local = t_list[r0:r1] - b0
@@ -276,7 +253,7 @@ def rank_full(
         ts = s[local, items]
         ranks[r0:r1] = (s[local] >= ts[:, None]).sum(axis=1) - 1
         g_dcg[r0:r1], g_idcg[r0:r1] = metrics.genre_dcg(
-            topk[b0 + local, :k_genre], items, cand[local], genres
+            topk[b0 + local, :k_genre], items, cand[local], genres, sets=sets
         )
     return FullRanking(
         list_users=list_users,
