@@ -105,14 +105,8 @@ class Dataset:
             item_ids = rated_ids
         user_idx = index_of(user_ids, ratings.get_column("user_id").to_numpy())
         item_idx = index_of(item_ids, ratings.get_column("item_id").to_numpy())
-        order = (
-            pl.DataFrame(
-                {"u": user_idx, "t": ratings.get_column("timestamp").to_numpy(), "i": item_idx}
-            )
-            .with_row_index("row")
-            .sort(["u", "t", "i"])
-            .get_column("row")
-            .to_numpy()
+        order = canonical_order(
+            user_idx, ratings.get_column("timestamp").to_numpy(), item_idx, len(item_ids)
         )
         return cls(
             name=name,
@@ -152,7 +146,9 @@ class Dataset:
         name: str | None = None,
     ) -> Dataset:
         """The same id maps and tables with other ratings (given as indices), re-sorted."""
-        order = np.lexsort((item_idx, timestamp, user_idx))
+        user_idx = np.asarray(user_idx, dtype=np.int32)
+        item_idx = np.asarray(item_idx, dtype=np.int32)
+        order = canonical_order(user_idx, np.asarray(timestamp), item_idx, self.n_items)
         return replace(
             self,
             name=name or self.name,
@@ -227,9 +223,9 @@ class Dataset:
             .explode("genres")
             .drop_nulls("genres")
         )
-        col_of = {g: j for j, g in enumerate(self.genre_names)}
         rows = exploded.get_column("item").to_numpy()
-        cols = np.array([col_of[g] for g in exploded.get_column("genres").to_list()], np.int64)
+        names = np.array(self.genre_names, dtype=object)
+        cols = np.searchsorted(names, exploded.get_column("genres").to_numpy().astype(object))
         data = np.ones(len(rows), dtype=np.float32)
         return sp.csr_matrix((data, (rows, cols)), shape=(self.n_items, len(self.genre_names)))
 
@@ -255,7 +251,8 @@ class Dataset:
         """The ratings as a table: ``user_id, item_id`` (or ``user_idx, item_idx``), ``rating``,
         ``timestamp``."""
         if original_ids:
-            cols = {"user_id": self.user_ids[self.user_idx], "item_id": self.item_ids[self.item_idx]}
+            cols = {"user_id": self.user_ids[self.user_idx],
+                    "item_id": self.item_ids[self.item_idx]}
         else:
             cols = {"user_idx": self.user_idx, "item_idx": self.item_idx}
         return pl.DataFrame({**cols, "rating": self.rating, "timestamp": self.timestamp})
@@ -312,6 +309,7 @@ class Dataset:
         folder = Path(folder)
         try:
             meta = json.loads((folder / "dataset.json").read_text())
+            name = meta["name"]
             r = pl.read_parquet(folder / "ratings.parquet")
             items = pl.read_parquet(folder / "items.parquet")
             user_ids = pl.read_parquet(folder / "user_ids.parquet").get_column("user_id")
@@ -324,10 +322,10 @@ class Dataset:
             if (folder / "genome.npz").exists():
                 z = np.load(folder / "genome.npz")
                 genome = TagGenome(z["item_ids"], z["tags"].tolist(), z["relevance"])
-        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError) as e:
+        except Exception as e:  # any unreadable part means the cache is unusable
             raise MovierecError(f"{folder}: not a readable movierec dataset cache ({e})") from e
         return cls(
-            name=meta["name"],
+            name=name,
             user_ids=user_ids.to_numpy().astype(np.int64),
             item_ids=items.get_column("item_id").to_numpy().astype(np.int64),
             user_idx=r.get_column("user_idx").to_numpy(),
@@ -372,6 +370,30 @@ def index_of(sorted_ids: np.ndarray, ids, what: str = "id") -> np.ndarray:
     if bad.any():
         raise KeyError(f"unknown {what} {int(ids[bad].flat[0])}")
     return pos.astype(np.int32, copy=False)
+
+
+def canonical_order(
+    user_idx: np.ndarray, timestamp: np.ndarray, item_idx: np.ndarray, n_items: int
+) -> np.ndarray:
+    """Permutation sorting ratings by ``(user_idx, timestamp, item_idx)``.
+
+    The three keys are packed into one ``int64`` (timestamps rank-compressed when their range is
+    too wide to fit), so one single-column sort replaces a slow three-column one.
+    """
+    n = len(user_idx)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    ts = np.asarray(timestamp, dtype=np.int64)
+    t = ts - ts.min()
+    bits_i = max(1, int(n_items - 1).bit_length())
+    bits_u = max(1, int(user_idx.max()).bit_length())
+    if bits_u + int(t.max()).bit_length() + bits_i > 63:
+        t = pl.Series(ts).rank("dense").to_numpy().astype(np.int64)
+    bits_t = max(1, int(t.max()).bit_length())
+    if bits_u + bits_t + bits_i > 63:  # beyond any MovieLens size: fall back to a stable sort
+        return np.lexsort((item_idx, ts, user_idx))
+    key = (user_idx.astype(np.int64) << (bits_t + bits_i)) | (t << bits_i) | item_idx
+    return pl.Series(key).arg_sort().to_numpy()
 
 
 def _align_items(items: pl.DataFrame | None, item_ids: np.ndarray) -> pl.DataFrame:
