@@ -1,0 +1,270 @@
+"""Neural collaborative filtering as Recommenders: ``gmf``, ``mlp`` and ``neumf``.
+
+The networks (:mod:`movierec.training.networks`) are trained with log loss on the observed
+interactions and ``n_negatives`` freshly sampled unobserved items per interaction and epoch
+(:mod:`movierec.data.labels` for the label modes), by the plain loop of
+:mod:`movierec.training.loop` (``trainer="torch"``, default) or by Lightning
+(``trainer="lightning"``, with ``strategy="ddp"`` for several processes).
+
+Model selection never looks at the test item. ``fit(train, valid)`` early-stops on ``valid``
+(HR@10 of each validation item against 99 sampled unrated items) and keeps the best epoch's
+weights. ``fit(train)`` alone trains ``epochs`` epochs, or, with ``holdout=True``, holds out each
+user's last train interaction as validation for early stopping.
+
+Scores are logits (higher is better). The learned state is one flat ``float32`` vector
+``weights_`` (the network's parameters in ``state_dict`` order), stored in the artifact's
+``model.npz``; the network is rebuilt from the hyper-parameters on first use after loading.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from movierec.data.dataset import Dataset
+from movierec.errors import ModelError
+from movierec.models.base import Recommender, register
+
+__all__ = ["GMFRecommender", "MLPRecommender", "NeuMFRecommender"]
+
+PAIRS_PER_BLOCK = 1 << 18
+"""Most (user, item) pairs one scoring call pushes through the network at once."""
+
+_COMMON_DEFAULTS: dict[str, Any] = dict(
+    dropout=0.0, lr=1e-3, optimizer="adam", weight_decay=0.0, l2=0.0, batch_size=8192,
+    epochs=20, n_negatives=4, label_mode="binary", hard_positive=4.0, soft_positive=3.0,
+    soft_negative=2.0, patience=3, holdout=False, seed=0, num_threads=None, device="auto",
+    precision="32", progress=False, log_dir=None, trainer="torch", strategy="auto", devices=1,
+    diversity_alpha=0.0, diversity_temperature=1.0, fold_in_steps=100, init_std=0.01,
+)
+
+
+class _NCF(Recommender):
+    """Shared fitting, scoring, fold-in and persistence of the three NCF models."""
+
+    learned: ClassVar[tuple[str, ...]] = ("weights_",)
+    smoke_params: ClassVar[dict[str, Any]] = {"epochs": 30, "batch_size": 1024, "lr": 0.01,
+                                              "num_threads": 1}
+    param_grid: ClassVar[dict[str, list[Any]]] = {}
+
+    # ------------------------------------------------------------------ network
+    def _make_net(self, n_users: int, n_items: int):
+        raise NotImplementedError
+
+    def _network(self):
+        """The torch network holding ``weights_`` (built once, then cached)."""
+        self._check_fitted()
+        cached = getattr(self, "_net_cache", None)
+        if cached is not None and cached[0] is self.weights_:
+            return cached[1]
+        import torch
+
+        net = self._make_net(self.n_users_, self.n_items_)
+        _unflatten_into(net, torch.from_numpy(np.ascontiguousarray(self.weights_)))
+        net.eval()
+        self._net_cache = (self.weights_, net)
+        return net
+
+    def _n_weights(self) -> int:
+        import torch
+
+        with torch.device("meta"):
+            net = self._make_net(self.n_users_, self.n_items_)
+        return sum(int(t.numel()) for t in net.state_dict().values())
+
+    def expected_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        return {"weights_": (self._n_weights(),)}
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+        from movierec.training.fit import fit_network
+
+        net, history = fit_network(self, train, valid)
+        self.history_ = history
+        self.weights_ = _flatten(net)
+        self._net_cache = (self.weights_, net.cpu().eval())
+
+    # ------------------------------------------------------------------ scoring
+    def score_all(self, user_idx: np.ndarray) -> np.ndarray:
+        u = self._check_users(np.asarray(user_idx).ravel())
+        return self._grid(lambda net, torch, rows: net.user_vectors(torch.from_numpy(rows)),
+                          u.astype(np.int64))
+
+    def score_folded(self, state: np.ndarray) -> np.ndarray:
+        state = np.asarray(state, dtype=np.float32)
+        width = self._user_width()
+        if state.shape != (width,):
+            raise ModelError(f"{type(self).__name__}.score_folded: expected the user vector of "
+                             f"shape ({width},) that fold_in returns, got {state.shape}")
+        return self._grid(lambda net, torch, rows: torch.from_numpy(rows), state[None])[0]
+
+    def _grid(self, vectors_of, rows: np.ndarray) -> np.ndarray:
+        """Scores of every item for ``rows`` (user indices or user vectors), in blocks."""
+        import torch
+
+        net = self._network()
+        out = np.empty((len(rows), self.n_items_), dtype=np.float32)
+        items = torch.arange(self.n_items_)
+        per_block = max(1, PAIRS_PER_BLOCK // max(1, self.n_items_))
+        with torch.no_grad():
+            for s in range(0, len(rows), per_block):
+                vecs = vectors_of(net, torch, rows[s : s + per_block])
+                out[s : s + per_block] = net.score_grid(vecs, items).float().numpy()
+        return out
+
+    def _user_width(self) -> int:
+        return int(self._network().user_vectors(_zero_index()).shape[1])
+
+    # ------------------------------------------------------------------ new users
+    def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
+        """A ``float32`` user vector for someone not in train: ``fold_in_steps`` Adam steps on a
+        fresh user embedding (item side frozen), log loss on the picks (targets by
+        ``label_mode``) against sampled unpicked items. Deterministic for the same picks."""
+        items, r = self._picks(item_idx, ratings)
+        if len(items) == 0:
+            raise ModelError("fold_in: give at least one item")
+        from movierec.training.fit import fold_in_vector
+
+        return fold_in_vector(self, self._network(), items, r)
+
+
+def _zero_index():
+    import torch
+
+    return torch.zeros(1, dtype=torch.int64)
+
+
+def _flatten(net) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        parts = [t.detach().float().cpu().reshape(-1) for t in net.state_dict().values()]
+        return torch.cat(parts).numpy().astype(np.float32, copy=False)
+
+
+def _unflatten_into(net, flat) -> None:
+    import torch
+
+    state = net.state_dict()
+    total = sum(int(t.numel()) for t in state.values())
+    if flat.numel() != total:
+        raise ModelError(f"weights_ holds {flat.numel()} numbers but the network needs {total}")
+    new, pos = {}, 0
+    for key, t in state.items():
+        new[key] = flat[pos : pos + t.numel()].view(t.shape).clone()
+        pos += t.numel()
+    with torch.no_grad():
+        net.load_state_dict(new)
+
+
+@register
+class GMFRecommender(_NCF):
+    """Generalised matrix factorisation (NCF paper, section 3.2), ``factors``-dim embeddings."""
+
+    name = "gmf"
+
+    def __init__(self, factors: int = 32, lr: float = 1e-3, optimizer: str = "adam",
+                 weight_decay: float = 0.0, l2: float = 0.0,
+                 batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
+                 label_mode: str = "binary", hard_positive: float = 4.0,
+                 soft_positive: float = 3.0, soft_negative: float = 2.0,
+                 patience: int | None = 3, holdout: bool = False, seed: int = 0,
+                 num_threads: int | None = None, device: str = "auto", precision: str = "32",
+                 progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
+                 strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
+                 diversity_temperature: float = 1.0, fold_in_steps: int = 100,
+                 init_std: float = 0.01):
+        self.factors = factors
+        _store(self, locals())
+
+    def _make_net(self, n_users: int, n_items: int):
+        from movierec.training.networks import GMF
+
+        return GMF(n_users, n_items, self.factors, self.init_std)
+
+
+@register
+class MLPRecommender(_NCF):
+    """The NCF paper's MLP: concatenated ``mlp_factors``-dim embeddings, tower ``layers``."""
+
+    name = "mlp"
+
+    def __init__(self, mlp_factors: int = 32, layers: list[int] | None = None,
+                 dropout: float = 0.0, lr: float = 1e-3,
+                 optimizer: str = "adam", weight_decay: float = 0.0, l2: float = 0.0,
+                 batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
+                 label_mode: str = "binary", hard_positive: float = 4.0,
+                 soft_positive: float = 3.0, soft_negative: float = 2.0,
+                 patience: int | None = 3, holdout: bool = False, seed: int = 0,
+                 num_threads: int | None = None, device: str = "auto", precision: str = "32",
+                 progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
+                 strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
+                 diversity_temperature: float = 1.0, fold_in_steps: int = 100,
+                 init_std: float = 0.01):
+        self.mlp_factors = mlp_factors
+        self.layers = layers
+        _store(self, locals())
+
+    def _tower(self) -> list[int]:
+        return list(self.layers) if self.layers else [64, 32, 16, 8]
+
+    def _make_net(self, n_users: int, n_items: int):
+        from movierec.training.networks import MLP
+
+        return MLP(n_users, n_items, self.mlp_factors, self._tower(), self.dropout,
+                   self.init_std)
+
+
+@register
+class NeuMFRecommender(_NCF):
+    """NeuMF: GMF and MLP paths fused by one output layer (NCF paper, section 3.4).
+
+    ``pretrain=True`` first fits a GMF and an MLP of the same sizes (``pretrain_epochs`` each;
+    or loads the artifacts ``pretrain_gmf`` / ``pretrain_mlp``), then initialises NeuMF from them
+    with the trade-off ``alpha`` and trains it with ``lr``.
+    """
+
+    name = "neumf"
+
+    def __init__(self, factors: int = 32, mlp_factors: int = 32, layers: list[int] | None = None,
+                 dropout: float = 0.0, lr: float = 1e-3,
+                 optimizer: str = "adam", weight_decay: float = 0.0, l2: float = 0.0,
+                 batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
+                 label_mode: str = "binary", hard_positive: float = 4.0,
+                 soft_positive: float = 3.0, soft_negative: float = 2.0,
+                 patience: int | None = 3, holdout: bool = False, seed: int = 0,
+                 num_threads: int | None = None, device: str = "auto", precision: str = "32",
+                 progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
+                 strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
+                 diversity_temperature: float = 1.0, fold_in_steps: int = 100,
+                 init_std: float = 0.01, pretrain: bool = False,
+                 pretrain_gmf: str | None = None, pretrain_mlp: str | None = None,
+                 pretrain_epochs: int | None = None, pretrain_lr: float | None = None,
+                 alpha: float = 0.5):
+        self.factors = factors
+        self.mlp_factors = mlp_factors
+        self.layers = layers
+        _store(self, locals())
+        self.pretrain = pretrain
+        self.pretrain_gmf = pretrain_gmf
+        self.pretrain_mlp = pretrain_mlp
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.alpha = alpha
+
+    def _tower(self) -> list[int]:
+        return list(self.layers) if self.layers else [64, 32, 16, 8]
+
+    def _make_net(self, n_users: int, n_items: int):
+        from movierec.training.networks import NeuMF
+
+        return NeuMF(n_users, n_items, self.factors, self.mlp_factors, self._tower(),
+                     self.dropout, self.init_std)
+
+
+def _store(model: _NCF, values: dict[str, Any]) -> None:
+    """Store the common hyper-parameters (sklearn contract: under their own names, unchanged)."""
+    for key in _COMMON_DEFAULTS:
+        if key in values:
+            setattr(model, key, values[key])

@@ -1,0 +1,152 @@
+"""Fitting an NCF Recommender: from its hyper-parameters and a train Dataset to a trained network;
+and folding a new user in against a trained network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from movierec.data.dataset import Dataset
+from movierec.data.labels import NegativeSampler, Thresholds, observed_targets
+from movierec.errors import ModelError
+from movierec.training.batches import EpochBuilder
+from movierec.training.loop import FitSettings, Task, seed_everything, train_plain
+from movierec.training.validation import ValidationSet, holdout_last
+
+VALID_NEGATIVES = 99
+"""Sampled unrated items each validation item is ranked against (P1's 99)."""
+
+TRAINERS = ("torch", "lightning")
+
+
+def settings_of(model: Any) -> FitSettings:
+    """The :class:`FitSettings` a model's hyper-parameters describe."""
+    return FitSettings(
+        epochs=int(model.epochs), batch_size=int(model.batch_size), lr=float(model.lr),
+        optimizer=model.optimizer, weight_decay=float(model.weight_decay), l2=float(model.l2),
+        patience=model.patience, seed=int(model.seed), num_threads=model.num_threads,
+        device=model.device, precision=str(model.precision), progress=bool(model.progress),
+        log_dir=model.log_dir, diversity_alpha=float(model.diversity_alpha),
+        diversity_temperature=float(model.diversity_temperature),
+    )
+
+
+def thresholds_of(model: Any) -> Thresholds:
+    return Thresholds(float(model.hard_positive), float(model.soft_positive),
+                      float(model.soft_negative))
+
+
+def fit_network(model: Any, train: Dataset, valid: Dataset | None):
+    """Train the network of ``model`` (an NCF Recommender) on ``train``.
+
+    Validation (early stopping, best weights) uses ``valid`` when given, else each user's last
+    train interaction when ``model.holdout`` is set, else nothing (``epochs`` epochs). Returns the
+    trained network (best weights) and the per-epoch history.
+    """
+    import torch
+
+    if model.trainer not in TRAINERS:
+        raise ModelError(f"unknown trainer {model.trainer!r}; expected one of {TRAINERS}")
+    settings = settings_of(model)
+    fit_data, valid_data = train, valid
+    if valid_data is None and model.holdout:
+        fit_data, valid_data = holdout_last(train)
+    targets = observed_targets(fit_data.rating, model.label_mode, thresholds_of(model))
+    sampler = NegativeSampler.from_dataset(fit_data)
+    builder = EpochBuilder(fit_data.user_idx, fit_data.item_idx, targets, sampler,
+                           int(model.n_negatives), settings.batch_size, settings.seed)
+    validation = None
+    if valid_data is not None and valid_data.n_ratings:
+        validation = ValidationSet.build(fit_data, valid_data, VALID_NEGATIVES, settings.seed)
+    genres = train.genre_matrix.toarray() if settings.diversity_alpha > 0 else None
+
+    seed_everything(settings.seed)
+    net = model._make_net(train.n_users, train.n_items)
+    if getattr(model, "pretrain", False):
+        _pretrain(model, net, train, valid)
+    task = Task(net, builder, settings, validation, genres)
+    if model.trainer == "lightning":
+        from movierec.training.lightning_module import train_lightning
+
+        history = train_lightning(task, strategy=model.strategy, devices=model.devices)
+    else:
+        history = train_plain(task)
+    with torch.no_grad():
+        net = task.net.cpu()
+    info = {"epochs": history.epochs, "best_epoch": history.best_epoch,
+            "best_score": history.best_score, "stopped_early": history.stopped_early}
+    return net, info
+
+
+def _pretrain(model: Any, net, train: Dataset, valid: Dataset | None) -> None:
+    """NeuMF pre-training: GMF and MLP from artifacts or fitted here, then copied into ``net``."""
+    from movierec.models.base import Recommender
+    from movierec.models.ncf import GMFRecommender, MLPRecommender
+    from movierec.training.networks import init_neumf_from
+
+    common = {k: v for k, v in model.get_params().items()
+              if k in _PRETRAIN_SHARED}
+    if model.pretrain_epochs is not None:
+        common["epochs"] = model.pretrain_epochs
+    if model.pretrain_lr is not None:
+        common["lr"] = model.pretrain_lr
+    if model.pretrain_gmf:
+        gmf = Recommender.load(model.pretrain_gmf)
+    else:
+        gmf = GMFRecommender(factors=model.factors, **common).fit(train, valid)
+    if model.pretrain_mlp:
+        mlp = Recommender.load(model.pretrain_mlp)
+    else:
+        mlp = MLPRecommender(mlp_factors=model.mlp_factors, layers=model.layers,
+                             dropout=model.dropout, **common).fit(train, valid)
+    try:
+        init_neumf_from(net, gmf._network(), mlp._network(), float(model.alpha))
+    except RuntimeError as e:
+        raise ModelError(f"neumf pre-training: the GMF / MLP sizes do not match NeuMF's ({e})") \
+            from e
+    model.pretrained_ = {"gmf": gmf.history_ if hasattr(gmf, "history_") else None,
+                         "mlp": mlp.history_ if hasattr(mlp, "history_") else None}
+
+
+_PRETRAIN_SHARED = (
+    "lr", "optimizer", "weight_decay", "l2", "batch_size", "epochs", "n_negatives", "label_mode",
+    "hard_positive", "soft_positive", "soft_negative", "patience", "holdout", "seed",
+    "num_threads", "device", "precision", "progress", "init_std",
+)
+
+
+def fold_in_vector(model: Any, net, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+    """A user vector for a new person who picked ``items``: ``model.fold_in_steps`` Adam steps on
+    a user vector (started at the mean train user), item side frozen; log loss on the picks
+    (targets by ``label_mode``) against ``n_negatives`` sampled unpicked items per pick."""
+    import torch
+
+    targets = observed_targets(ratings, model.label_mode, thresholds_of(model))
+    rng = np.random.default_rng(int(model.seed))
+    sampler = NegativeSampler(np.zeros(len(items), np.int64), items, 1, model.n_items_)
+    k = max(1, int(model.n_negatives))
+    params = list(net.parameters())
+    frozen = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        all_users = torch.arange(model.n_users_)
+        with torch.no_grad():
+            start = net.user_vectors(all_users).mean(dim=0)
+        vec = start.clone().requires_grad_(True)
+        opt = torch.optim.Adam([vec], lr=0.05)
+        pos = torch.from_numpy(items.astype(np.int64))
+        y = torch.cat([torch.from_numpy(targets), torch.zeros(len(items) * k)])
+        for _ in range(int(model.fold_in_steps)):
+            neg = sampler.sample(np.zeros(len(items), np.int64), k, rng).reshape(-1)
+            cand = torch.cat([pos, torch.from_numpy(neg.astype(np.int64))])
+            logits = net.score_grid(vec[None], cand)[0]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        for p, f in zip(params, frozen, strict=True):
+            p.requires_grad_(f)
+    return vec.detach().numpy().astype(np.float32)

@@ -1,0 +1,278 @@
+"""The training task (batches, loss, optimiser, validation) and the lean plain-torch loop.
+
+:class:`Task` holds everything one training run needs; two drivers run it with the same
+semantics (same batches, loss, optimiser steps, early stopping and best weights):
+
+* :func:`train_plain`: a plain loop, the default. On 2 CPU cores a small NCF step takes a few
+  milliseconds, so framework overhead per step and per epoch matters; this loop has none.
+* :func:`movierec.training.lightning_module.train_lightning`: PyTorch Lightning, for its
+  callbacks, checkpoints, loggers and DDP (``strategy="ddp"``, several processes or machines).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from movierec.errors import ModelError
+from movierec.training.batches import EpochBuilder
+from movierec.training.losses import batch_l2, diversity_penalty, jaccard
+from movierec.training.validation import ValidationSet
+
+MONITOR = "HR@10"
+"""The validation metric that early stopping and best-weight selection maximise."""
+
+
+@dataclass
+class FitSettings:
+    """How to train (the Recommender wrappers fill this from their hyper-parameters)."""
+
+    epochs: int = 20
+    batch_size: int = 8192
+    lr: float = 1e-3
+    optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
+    weight_decay: float = 0.0  # optimiser weight decay (every parameter, every step)
+    l2: float = 0.0  # L2 on the embedding rows of each batch (see losses.batch_l2)
+    patience: int | None = 3  # epochs without a better validation HR@10; None: never stop early
+    seed: int = 0
+    num_threads: int | None = None  # torch.set_num_threads for the run (None: leave as is)
+    device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", ...
+    precision: str = "32"  # "32" or "bf16-mixed" (bfloat16 autocast, fp32 weights)
+    progress: bool = False
+    log_dir: str | None = None  # CSV log (metrics.csv) of every epoch when set
+    diversity_alpha: float = 0.0
+    diversity_users: int = 64
+    diversity_items: int = 128
+    diversity_temperature: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+class Task:
+    """One training run of ``net`` over ``builder``'s epochs, validated on ``validation``.
+
+    ``genres`` (``(n_items, n_genres)`` binary array) is needed only when
+    ``settings.diversity_alpha > 0``.
+    """
+
+    def __init__(
+        self,
+        net,
+        builder: EpochBuilder,
+        settings: FitSettings,
+        validation: ValidationSet | None = None,
+        genres: np.ndarray | None = None,
+    ):
+        import torch
+
+        self.net = net
+        self.builder = builder
+        self.settings = settings
+        self.validation = validation
+        self.device = torch.device(resolve_device(settings.device))
+        self.genres = None
+        if settings.diversity_alpha > 0:
+            if genres is None:
+                raise ModelError("diversity_alpha > 0 needs the items' genres")
+            self.genres = torch.as_tensor(np.asarray(genres), dtype=torch.float32)
+        self.div_gen = torch.Generator().manual_seed(settings.seed + 7919)
+
+    def make_optimizer(self, params=None):
+        import torch
+
+        s = self.settings
+        params = list(params if params is not None else self.net.parameters())
+        if s.optimizer == "adam":
+            return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+        if s.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+        if s.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=s.lr, weight_decay=s.weight_decay)
+        raise ModelError(f"unknown optimizer {s.optimizer!r}; expected adam, adamw or sgd")
+
+    def autocast(self):
+        import torch
+
+        if self.settings.precision in ("bf16", "bf16-mixed"):
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        if self.settings.precision not in ("32", "32-true"):
+            raise ModelError(f"unknown precision {self.settings.precision!r}; use 32 or bf16-mixed")
+        return nullcontext()
+
+    def loss(self, u, i, y) -> tuple[Any, dict[str, float]]:
+        """Training loss of one batch and its parts (log loss, l2, diversity)."""
+        import torch
+
+        s = self.settings
+        with self.autocast():
+            logits = self.net(u, i)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
+        parts = {"log_loss": loss.detach()}
+        if s.l2 > 0:
+            reg = s.l2 * batch_l2(self.net, u, i)
+            loss = loss + reg
+        if s.diversity_alpha > 0:
+            div = self.diversity(u)
+            loss = loss + s.diversity_alpha * div
+            parts["diversity"] = div.detach()
+        return loss, parts
+
+    def diversity(self, u):
+        """The diversity penalty for some users of the batch over random candidate items."""
+        import torch
+
+        s = self.settings
+        users = torch.unique(u)
+        if len(users) > s.diversity_users:
+            pick = torch.randperm(len(users), generator=self.div_gen)[: s.diversity_users]
+            users = users[pick.to(users.device)]
+        n_items = self.genres.shape[0]
+        items = torch.randint(0, n_items, (s.diversity_items,), generator=self.div_gen)
+        sim = jaccard(self.genres[items]).to(u.device)
+        with self.autocast():
+            scores = self.net.score_grid(self.net.user_vectors(users), items.to(u.device))
+        return diversity_penalty(scores.float(), sim, s.diversity_temperature)
+
+    def validate(self) -> dict[str, float]:
+        if self.validation is None:
+            return {}
+        with self.autocast():
+            return self.validation.evaluate(self.net)
+
+
+@dataclass
+class History:
+    """Per-epoch records and the epoch whose weights were kept."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_score: float | None = None
+    stopped_early: bool = False
+
+
+class EarlyStopping:
+    """Tracks the best validation score, keeps its weights, says when to stop."""
+
+    def __init__(self, patience: int | None):
+        self.patience = patience
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict | None = None
+        self.bad = 0
+
+    def update(self, epoch: int, score: float | None, net) -> bool:
+        """Record epoch ``epoch``; returns True when training should stop."""
+        if score is None:
+            return False
+        if self.best is None or score > self.best:
+            self.best, self.best_epoch, self.bad = score, epoch, 0
+            self.best_state = copy.deepcopy(net.state_dict())
+            return False
+        self.bad += 1
+        return self.patience is not None and self.bad >= self.patience
+
+
+class CsvLog:
+    """Appends one row per epoch to ``<log_dir>/metrics.csv`` (no-op without a folder)."""
+
+    def __init__(self, log_dir: str | None):
+        self.path = Path(log_dir) / "metrics.csv" if log_dir else None
+        self.fields: list[str] | None = None
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.unlink(missing_ok=True)
+
+    def write(self, row: dict[str, float]) -> None:
+        if self.path is None:
+            return
+        new = self.fields is None
+        if new:
+            self.fields = list(row)
+        with self.path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def train_plain(task: Task) -> History:
+    """Run ``task`` with a plain loop: epochs of sliced batches, validation after each epoch,
+    early stopping on validation HR@10; the best epoch's weights are left in ``task.net``."""
+    import torch
+
+    s = task.settings
+    old_threads = torch.get_num_threads()
+    if s.num_threads:
+        torch.set_num_threads(s.num_threads)
+    try:
+        return _train_plain(task, torch)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _train_plain(task: Task, torch) -> History:
+    s = task.settings
+    net = task.net.to(task.device)
+    opt = task.make_optimizer()
+    stopper = EarlyStopping(s.patience)
+    log = CsvLog(s.log_dir)
+    history = History()
+    bar = _progress(s.progress, s.epochs)
+    for epoch in range(s.epochs):
+        t0 = time.perf_counter()
+        net.train()
+        total = torch.zeros((), dtype=torch.float64)
+        n_batches = 0
+        for u, i, y in task.builder.epoch(epoch):
+            u, i, y = u.to(task.device), i.to(task.device), y.to(task.device)
+            opt.zero_grad(set_to_none=True)
+            loss, parts = task.loss(u, i, y)
+            loss.backward()
+            opt.step()
+            total += parts["log_loss"].double().cpu()
+            n_batches += 1
+        row = {"epoch": epoch, "log_loss": float(total) / max(1, n_batches),
+               "train_seconds": time.perf_counter() - t0}
+        row.update(task.validate())
+        history.epochs.append(row)
+        log.write(row)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        if stopper.update(epoch, row.get(MONITOR), net):
+            history.stopped_early = True
+            break
+    if bar is not None:
+        bar.close()
+    if stopper.best_state is not None:
+        net.load_state_dict(stopper.best_state)
+    history.best_epoch, history.best_score = stopper.best_epoch, stopper.best
+    return history
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="epochs", unit="epoch")

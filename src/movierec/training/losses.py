@@ -1,0 +1,49 @@
+"""Losses: log loss over (soft) implicit labels, L2 on the embeddings in a batch, and the genre
+diversity regulariser."""
+
+from __future__ import annotations
+
+import torch
+
+
+def log_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy of ``sigmoid(logits)`` against targets in [0, 1] (the NCF
+    paper's log loss; soft targets allowed)."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+
+
+def batch_l2(net: torch.nn.Module, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the squared L2 norm of the embedding rows it uses (every user and
+    item table of ``net``): regularises frequent users and items in proportion to their use,
+    unlike optimiser weight decay, which shrinks every row every step."""
+    total = u.new_zeros((), dtype=torch.float32)
+    tables = net.embedding_tables()
+    for k, table in enumerate(tables):
+        idx = u if k % 2 == 0 else i  # tables come as (user, item) pairs
+        total = total + table[idx].pow(2).sum(dim=1).mean()
+    return total
+
+
+def jaccard(genres: torch.Tensor) -> torch.Tensor:
+    """``(M, M)`` Jaccard similarity of ``M`` binary genre rows ``(M, n_genres)`` (0 where both
+    rows are empty), as EVALUATION.md's diversity@10 uses it."""
+    g = genres.float()
+    inter = g @ g.T
+    size = g.sum(dim=1)
+    union = size[:, None] + size[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp_min(1.0), torch.zeros_like(inter))
+
+
+def diversity_penalty(
+    scores: torch.Tensor, similarity: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """How alike the items are that each user scores highest: a differentiable soft top-k.
+
+    ``scores`` is ``(U, M)`` (users x candidate items), ``similarity`` is ``(M, M)`` genre
+    similarity of the candidates. Each user's scores become a distribution
+    ``p = softmax(scores / temperature)`` over the candidates; the penalty is the mean over users of
+    ``p^T S p``, the expected similarity of two items drawn from it. It is high when the
+    top-scored items share genres and falls as high scores spread over unlike genres.
+    """
+    p = torch.softmax(scores / temperature, dim=1)
+    return ((p @ similarity) * p).sum(dim=1).mean()

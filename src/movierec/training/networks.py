@@ -1,0 +1,229 @@
+"""The torch networks of neural collaborative filtering (He et al., WWW 2017): GMF, MLP, NeuMF.
+
+Each network maps ``(user_idx, item_idx)`` int64 tensors of shape ``(B,)`` to ``(B,)`` logits
+(apply a sigmoid for the predicted probability of an interaction). Sizes:
+
+* GMF: user and item embeddings of ``factors`` dims, their element-wise product, one linear output.
+* MLP: user and item embeddings of ``mlp_factors`` dims, concatenated (``2 * mlp_factors`` wide),
+  then a tower of ``Linear + ReLU (+ dropout)`` layers of widths ``layers`` (e.g. ``[64, 32, 16,
+  8]``), one linear output over the last layer.
+* NeuMF: a GMF path and an MLP path with their own embeddings; the GMF product and the last MLP
+  layer are concatenated into one linear output.
+
+The first tower layer acts on a concatenation, so it splits into a user half and an item half
+(``W [u; i] = W_u u + W_i i``). For large batches the networks project the whole embedding
+tables through their half once per step and gather rows, which is the same function and gradient
+as projecting every sample but costs ``(n_users + n_items)`` instead of ``B`` matrix rows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["GMF", "MLP", "NeuMF", "halving_tower", "init_neumf_from"]
+
+
+def halving_tower(last: int, n_layers: int) -> list[int]:
+    """Widths of a tower of ``n_layers`` layers that halve down to ``last``.
+
+    ``halving_tower(8, 4) == [64, 32, 16, 8]``; ``halving_tower(16, 3) == [64, 32, 16]``.
+    """
+    if last < 1 or n_layers < 1:
+        raise ValueError(f"need last >= 1 and n_layers >= 1, got {last}, {n_layers}")
+    return [last * 2 ** (n_layers - 1 - k) for k in range(n_layers)]
+
+
+class _Tower(nn.Module):
+    """``Linear + ReLU (+ dropout)`` layers over ``[user_vec; item_vec]`` (see module docstring)."""
+
+    def __init__(self, in_half: int, layers: list[int], dropout: float):
+        super().__init__()
+        if not layers:
+            raise ValueError("an MLP tower needs at least one layer")
+        self.first_user = nn.Linear(in_half, layers[0], bias=True)
+        self.first_item = nn.Linear(in_half, layers[0], bias=False)
+        pairs = zip(layers[:-1], layers[1:], strict=True)
+        self.rest = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
+        self.dropout = float(dropout)
+        self.out_dim = layers[-1]
+
+    def first(
+        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor
+    ) -> torch.Tensor:
+        """Pre-activation of the first layer for the pairs ``(u, i)``: ``(B, layers[0])``."""
+        n_rows = user_table.shape[0] + item_table.shape[0]
+        if u.shape[0] > 2 * n_rows:  # project the tables once, then gather
+            hu = self.first_user(user_table)[u]
+            hi = self.first_item(item_table)[i]
+        else:
+            hu = self.first_user(user_table[u])
+            hi = self.first_item(item_table[i])
+        return hu + hi
+
+    def forward(
+        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor
+    ) -> torch.Tensor:
+        x = torch.relu(self.first(user_table, item_table, u, i))
+        x = self._drop(x)
+        for layer in self.rest:
+            x = self._drop(torch.relu(layer(x)))
+        return x
+
+    def grid(
+        self, user_vecs: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor
+    ) -> torch.Tensor:
+        """Last layer for every (user, item) pair: ``(U, M, out_dim)`` from ``(U, d)`` user
+        vectors and ``(M,)`` item indices."""
+        x = self.first_user(user_vecs)[:, None, :] + self.first_item(item_table[items])[None]
+        x = self._drop(torch.relu(x))
+        for layer in self.rest:
+            x = self._drop(torch.relu(layer(x)))
+        return x
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dropout > 0 and self.training:
+            return nn.functional.dropout(x, self.dropout, training=True)
+        return x
+
+    def weight_of_concat(self) -> torch.Tensor:
+        """The first layer as one ``(layers[0], 2 * in_half)`` matrix over ``[u; i]``."""
+        return torch.cat([self.first_user.weight, self.first_item.weight], dim=1)
+
+
+def _embedding(n: int, dim: int, std: float) -> nn.Embedding:
+    emb = nn.Embedding(n, dim)
+    nn.init.normal_(emb.weight, std=std)
+    return emb
+
+
+class GMF(nn.Module):
+    """Generalised matrix factorisation: ``logit = h . (p_u * q_i) + b``."""
+
+    def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.01):
+        super().__init__()
+        self.user = _embedding(n_users, factors, init_std)
+        self.item = _embedding(n_items, factors, init_std)
+        self.out = nn.Linear(factors, 1)
+        nn.init.normal_(self.out.weight, mean=1.0 / factors**0.5, std=0.01)
+        nn.init.zeros_(self.out.bias)
+
+    def features(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer ``(B, factors)``: the element-wise product."""
+        return self.user(u) * self.item(i)
+
+    def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(u, i)).squeeze(-1)
+
+    def embedding_tables(self) -> list[torch.Tensor]:
+        return [self.user.weight, self.item.weight]
+
+    def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
+        """``(U, factors)``: what :meth:`score_grid` needs to know about users ``u``."""
+        return self.user(u)
+
+    def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Logits ``(U, M)`` of users given by ``(U, factors)`` vectors for ``(M,)`` items."""
+        return (user_vecs * self.out.weight) @ self.item(items).T + self.out.bias
+
+    def _grid_part(self, user_vecs: torch.Tensor, items: torch.Tensor, w: torch.Tensor):
+        return (user_vecs * w) @ self.item(items).T
+
+
+class MLP(nn.Module):
+    """Multi-layer perceptron over concatenated user and item embeddings."""
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        mlp_factors: int = 32,
+        layers: list[int] | tuple[int, ...] = (64, 32, 16, 8),
+        dropout: float = 0.0,
+        init_std: float = 0.01,
+    ):
+        super().__init__()
+        self.user = _embedding(n_users, mlp_factors, init_std)
+        self.item = _embedding(n_items, mlp_factors, init_std)
+        self.tower = _Tower(mlp_factors, list(layers), dropout)
+        self.out = nn.Linear(self.tower.out_dim, 1)
+
+    def features(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        """The last tower layer ``(B, layers[-1])``."""
+        return self.tower(self.user.weight, self.item.weight, u, i)
+
+    def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(u, i)).squeeze(-1)
+
+    def embedding_tables(self) -> list[torch.Tensor]:
+        return [self.user.weight, self.item.weight]
+
+    def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
+        """``(U, mlp_factors)``: what :meth:`score_grid` needs to know about users ``u``."""
+        return self.user(u)
+
+    def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Logits ``(U, M)`` of users given by ``(U, mlp_factors)`` vectors for ``(M,)`` items."""
+        return self._grid_part(user_vecs, items, self.out.weight[0]) + self.out.bias
+
+    def _grid_part(self, user_vecs: torch.Tensor, items: torch.Tensor, w: torch.Tensor):
+        return self.tower.grid(user_vecs, self.item.weight, items) @ w
+
+
+class NeuMF(nn.Module):
+    """Neural matrix factorisation: a GMF path and an MLP path fused by one output layer."""
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        factors: int = 32,
+        mlp_factors: int = 32,
+        layers: list[int] | tuple[int, ...] = (64, 32, 16, 8),
+        dropout: float = 0.0,
+        init_std: float = 0.01,
+    ):
+        super().__init__()
+        self.gmf = GMF(n_users, n_items, factors, init_std)
+        self.mlp = MLP(n_users, n_items, mlp_factors, layers, dropout, init_std)
+        del self.gmf.out, self.mlp.out  # NeuMF has one output over both paths
+        self.out = nn.Linear(factors + self.mlp.tower.out_dim, 1)
+
+    def features(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.gmf.features(u, i), self.mlp.features(u, i)], dim=1)
+
+    def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(u, i)).squeeze(-1)
+
+    def embedding_tables(self) -> list[torch.Tensor]:
+        return self.gmf.embedding_tables() + self.mlp.embedding_tables()
+
+    def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
+        """``(U, factors + mlp_factors)``: the GMF then the MLP user embedding."""
+        return torch.cat([self.gmf.user(u), self.mlp.user(u)], dim=1)
+
+    def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Logits ``(U, M)`` of users given by ``(U, factors + mlp_factors)`` vectors."""
+        f = self.gmf.user.embedding_dim
+        w = self.out.weight[0]
+        gmf = self.gmf._grid_part(user_vecs[:, :f], items, w[:f])
+        return gmf + self.mlp._grid_part(user_vecs[:, f:], items, w[f:]) + self.out.bias
+
+
+@torch.no_grad()
+def init_neumf_from(neumf: NeuMF, gmf: GMF, mlp: MLP, alpha: float = 0.5) -> NeuMF:
+    """Initialise ``neumf`` from pre-trained ``gmf`` and ``mlp`` (the paper's pre-training).
+
+    Embeddings and tower layers are copied; the output layer becomes
+    ``[alpha * h_gmf, (1 - alpha) * h_mlp]`` with bias ``alpha * b_gmf + (1 - alpha) * b_mlp``.
+    Shapes must agree (same sizes of embeddings and tower). Returns ``neumf``.
+    """
+    gmf_state = {k: v for k, v in gmf.state_dict().items() if not k.startswith("out.")}
+    mlp_state = {k: v for k, v in mlp.state_dict().items() if not k.startswith("out.")}
+    neumf.gmf.load_state_dict(gmf_state)
+    neumf.mlp.load_state_dict(mlp_state)
+    neumf.out.weight.copy_(
+        torch.cat([alpha * gmf.out.weight, (1.0 - alpha) * mlp.out.weight], dim=1)
+    )
+    neumf.out.bias.copy_(alpha * gmf.out.bias + (1.0 - alpha) * mlp.out.bias)
+    return neumf
