@@ -36,3 +36,22 @@ class DatasetNotFoundError(MovierecError, FileNotFoundError):
 class EvaluationError(MovierecError, ValueError):
     """An evaluation that cannot run as asked: a split without the part or negatives a protocol
     needs, a model that returns NaN or a wrongly shaped array, mismatched metric inputs."""
+
+
+class ModelError(MovierecError, ValueError):
+    """A model used wrongly: an unknown hyper-parameter, an index out of range, bad input."""
+
+
+class NotFittedError(ModelError):
+    """A model asked to score or save before ``fit`` (or ``load``)."""
+
+
+class UnknownModelError(MovierecError, KeyError):
+    """A model name that is not registered; the message lists the registered names."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+class ArtifactError(MovierecError, OSError):
+    """A model artifact that is missing, incomplete or corrupt; the message names the file."""

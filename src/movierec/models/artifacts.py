@@ -1,0 +1,318 @@
+"""Model artifacts: one folder per fitted model, written whole or not at all.
+
+An artifact folder holds:
+
+- ``model.npz``: the learned arrays (``Recommender.learned``; a CSR matrix ``m`` is stored as
+  ``m.data``, ``m.indices``, ``m.indptr``, ``m.shape``) and the train interactions
+  (``seen.indptr``, ``seen.indices``) that ``recommend`` excludes;
+- ``config.json``: model name and class, hyper-parameters, movierec version, the train dataset's
+  name and fingerprint, ``n_users`` / ``n_items``, creation time;
+- ``ids.parquet``: the id maps, one row per index: ``kind`` (``"user"`` / ``"item"``), ``idx``
+  (``int32``) and ``id`` (original MovieLens id, ``int64``).
+
+:func:`save` writes into a temporary sibling folder and renames it into place, so a crash never
+leaves half an artifact and an existing artifact is replaced in one step. :func:`load` checks
+every file and raises :class:`~movierec.errors.ArtifactError` naming the file that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from movierec.errors import ArtifactError, MovierecError
+
+if TYPE_CHECKING:
+    from movierec.models.base import Recommender
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.npz"
+CONFIG_FILE = "config.json"
+IDS_FILE = "ids.parquet"
+FILES = (MODEL_FILE, CONFIG_FILE, IDS_FILE)
+_CONFIG_KEYS = ("format_version", "model", "module", "params", "n_users", "n_items", "dataset")
+
+
+def is_artifact(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding an artifact's ``config.json``."""
+    return (Path(path) / CONFIG_FILE).is_file()
+
+
+def save(model: Recommender, path: str | Path) -> Path:
+    """Write a fitted model as the artifact folder ``path`` (replacing an artifact there).
+
+    Refuses to replace anything at ``path`` that is not an artifact or an empty folder.
+    Returns ``path``.
+    """
+    model._check_fitted()
+    path = Path(path)
+    if path.exists() and not (is_artifact(path) or (path.is_dir() and not any(path.iterdir()))):
+        raise ArtifactError(
+            f"{path}: exists and is not a movierec model artifact; refusing to replace it "
+            "(choose another path or remove it)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        _write(model, tmp)
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _write(model: Recommender, folder: Path) -> None:
+    arrays: dict[str, np.ndarray] = {
+        "seen.indptr": model.seen_.indptr,
+        "seen.indices": model.seen_.indices,
+    }
+    for name in model.learned:
+        value = getattr(model, name)
+        if sp.issparse(value):
+            csr = sp.csr_matrix(value)
+            arrays[f"{name}.data"] = csr.data
+            arrays[f"{name}.indices"] = csr.indices
+            arrays[f"{name}.indptr"] = csr.indptr
+            arrays[f"{name}.shape"] = np.asarray(csr.shape, dtype=np.int64)
+        else:
+            arrays[name] = np.asarray(value)
+    params = model.get_params()
+    from movierec import __version__
+
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": model.name,
+        "module": type(model).__module__,
+        "class": type(model).__qualname__,
+        "params": params,
+        "movierec_version": __version__,
+        "dataset": {"name": model.dataset_name_, "fingerprint": model.dataset_fingerprint_},
+        "n_users": model.n_users_,
+        "n_items": model.n_items_,
+        "n_interactions": int(model.seen_.nnz),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    try:
+        text = json.dumps(config, indent=2)
+    except TypeError as e:
+        raise MovierecError(
+            f"{type(model).__name__}: hyper-parameters must be plain JSON values to be saved "
+            f"({e}); got {params!r}"
+        ) from e
+    with open(folder / MODEL_FILE, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    ids = pl.DataFrame(
+        {
+            "kind": ["user"] * model.n_users_ + ["item"] * model.n_items_,
+            "idx": np.concatenate([np.arange(model.n_users_), np.arange(model.n_items_)]).astype(
+                np.int32
+            ),
+            "id": np.concatenate([model.user_ids_, model.item_ids_]).astype(np.int64),
+        }
+    )
+    ids.write_parquet(folder / IDS_FILE)
+    with open(folder / CONFIG_FILE, "w", encoding="utf-8") as f:  # written last: marks a whole set
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` to ``path``; an existing ``path`` is moved aside first and removed after."""
+    if not path.exists():
+        os.replace(tmp, path)  # an empty folder at path is replaced too (POSIX)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old, path)  # put the previous artifact back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- loading
+def load(path: str | Path) -> Recommender:
+    """Read an artifact folder written by :func:`save` into a fitted model.
+
+    Raises :class:`ArtifactError` naming the file when a file is missing, does not parse, names
+    an unknown model, or holds arrays of the wrong shape.
+    """
+    from movierec.models.registry import get_class, import_module
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(
+            f"{path}: no model artifact here (expected a folder holding {', '.join(FILES)})"
+        )
+    for name in FILES:
+        if not (path / name).is_file():
+            raise ArtifactError(
+                f"{path / name}: missing; the artifact is incomplete, save the model again"
+            )
+    config = _read_config(path / CONFIG_FILE)
+    where = path / CONFIG_FILE
+    try:
+        import_module(config["module"])
+        cls = get_class(config["model"])
+        model = cls(**_json_params(cls, config["params"]))
+    except (MovierecError, TypeError, ImportError) as e:
+        raise ArtifactError(f"{where}: cannot rebuild model {config['model']!r}: {e}") from e
+    n_users, n_items = config["n_users"], config["n_items"]
+    user_ids, item_ids = _read_ids(path / IDS_FILE, n_users, n_items)
+    arrays = _read_arrays(path / MODEL_FILE)
+    where = path / MODEL_FILE
+    seen = _csr(arrays, "seen", (n_users, n_items), where, binary=True)
+    dataset = config["dataset"]
+    model._set_train(
+        user_ids, item_ids, seen, dataset.get("name", ""), dataset.get("fingerprint", "")
+    )
+    expected = model.expected_shapes()
+    for name in model.learned:
+        if f"{name}.indptr" in arrays:
+            shape = tuple(int(x) for x in arrays.get(f"{name}.shape", ()))
+            want = expected.get(name, shape)
+            if len(shape) != 2 or any(
+                w is not None and w != s for w, s in zip(want, shape, strict=False)
+            ):
+                raise ArtifactError(
+                    f"{where}: sparse array {name!r} has shape {shape}, expected {want}"
+                )
+            value: Any = _csr(arrays, name, shape, where)
+        elif name in arrays:
+            value = arrays[name]
+            _check_shape(where, name, value.shape, expected.get(name))
+        else:
+            raise ArtifactError(f"{where}: array {name!r} of {type(model).__name__} is missing")
+        setattr(model, name, value)
+    try:
+        model._validate_learned()
+    except MovierecError as e:
+        raise ArtifactError(f"{where}: {e}") from e
+    return model
+
+
+def _json_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters read from JSON, with lists turned back into tuples where the class's
+    default is a tuple (JSON has no tuples), so a loaded model's ``get_params`` equals the saved
+    one's."""
+    import inspect
+
+    defaults = inspect.signature(cls.__init__).parameters
+    return {
+        k: tuple(v)
+        if isinstance(v, list) and k in defaults and isinstance(defaults[k].default, tuple)
+        else v
+        for k, v in params.items()
+    }
+
+
+def _read_config(file: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArtifactError(f"{file}: not a readable JSON file ({e}); save the model again") from e
+    if not isinstance(config, dict):
+        raise ArtifactError(f"{file}: expected a JSON object, got {type(config).__name__}")
+    missing = [k for k in _CONFIG_KEYS if k not in config]
+    if missing:
+        raise ArtifactError(f"{file}: missing key(s) {', '.join(missing)}")
+    if not isinstance(config["format_version"], int) or config["format_version"] > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{file}: artifact format {config['format_version']!r} is newer than this movierec "
+            f"reads ({FORMAT_VERSION}); upgrade movierec"
+        )
+    ok = (
+        isinstance(config["params"], dict)
+        and isinstance(config["dataset"], dict)
+        and isinstance(config["module"], str)
+        and isinstance(config["model"], str)
+        and all(isinstance(config[k], int) and config[k] >= 0 for k in ("n_users", "n_items"))
+    )
+    if not ok:
+        raise ArtifactError(
+            f"{file}: malformed (wrong type for model, module, params, dataset, n_users or n_items)"
+        )
+    return config
+
+
+def _read_ids(file: Path, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        ids = pl.read_parquet(file, columns=["kind", "idx", "id"])
+    except Exception as e:  # polars / pyarrow raise many types for a damaged file
+        raise ArtifactError(f"{file}: not a readable id map ({e}); save the model again") from e
+    kind = ids.get_column("kind").to_numpy()
+    out = []
+    for what, n in (("user", n_users), ("item", n_items)):
+        rows = kind == what
+        idx = ids.get_column("idx").to_numpy()[rows]
+        if len(idx) != n or not np.array_equal(idx, np.arange(n)):
+            raise ArtifactError(
+                f"{file}: expected {n} {what} ids with idx 0..{n - 1}, found {len(idx)}"
+            )
+        out.append(ids.get_column("id").to_numpy()[rows].astype(np.int64))
+    return out[0], out[1]
+
+
+def _read_arrays(file: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return {key: z[key] for key in z.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise ArtifactError(
+            f"{file}: cannot be read ({e}); the file is truncated or corrupt, save the model again"
+        ) from e
+
+
+def _check_shape(where: Path, name: str, shape: tuple, want: tuple | None) -> None:
+    if want is None:
+        return
+    if len(shape) != len(want) or any(
+        w is not None and w != s for w, s in zip(want, shape, strict=True)
+    ):
+        raise ArtifactError(
+            f"{where}: array {name!r} has shape {shape}, expected "
+            f"{tuple('any' if w is None else w for w in want)}"
+        )
+
+
+def _csr(
+    arrays: dict[str, np.ndarray],
+    name: str,
+    shape: tuple[int, int],
+    where: Path,
+    binary: bool = False,
+) -> sp.csr_matrix:
+    """Rebuild and validate a CSR matrix stored as ``name.indptr`` / ``.indices`` / ``.data``."""
+    try:
+        indptr, indices = arrays[f"{name}.indptr"], arrays[f"{name}.indices"]
+        data = np.ones(len(indices), np.float32) if binary else arrays[f"{name}.data"]
+    except KeyError as e:
+        raise ArtifactError(f"{where}: sparse array {name!r} is incomplete ({e} missing)") from e
+    n_rows, n_cols = shape
+    ok = (
+        indptr.ndim == indices.ndim == data.ndim == 1
+        and len(indptr) == n_rows + 1
+        and len(indices) == len(data)
+        and indptr[0] == 0
+        and indptr[-1] == len(indices)
+        and bool(np.all(np.diff(indptr) >= 0))
+        and (len(indices) == 0 or (indices.min() >= 0 and indices.max() < n_cols))
+    )
+    if not ok:
+        raise ArtifactError(f"{where}: sparse array {name!r} is inconsistent with shape {shape}")
+    return sp.csr_matrix((data, indices, indptr), shape=shape)

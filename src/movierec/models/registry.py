@@ -1,0 +1,116 @@
+"""Model name -> Recommender class.
+
+Models register themselves with :func:`register` when their module is imported. The modules that
+ship with movierec are imported lazily, the first time a name is looked up and not yet known, so
+``import movierec`` stays quick and torch is imported only when a torch model is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from movierec.errors import ModelError, UnknownModelError
+
+if TYPE_CHECKING:
+    from movierec.models.base import Recommender
+
+T = TypeVar("T", bound=type)
+
+BUILTIN_MODULES: tuple[str, ...] = (
+    "movierec.models.baselines",
+    "movierec.models.implicit_models",
+    "movierec.models.ncf",
+    "movierec.models.explicit",
+    "movierec.models.content",
+    "movierec.models.hybrid",
+)
+"""Modules whose models are registered on first look-up (missing modules are skipped)."""
+
+_REGISTRY: dict[str, type[Recommender]] = {}
+_imported: set[str] = set()
+_unavailable: dict[str, str] = {}  # module -> why it could not be imported (optional dependency)
+
+
+def register(cls: T) -> T:
+    """Class decorator: make ``cls`` creatable by its ``name`` class attribute.
+
+    Re-registering the same class (a module reloaded) is allowed; a second class under a name
+    already taken is an error.
+    """
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ModelError(f"{cls.__qualname__} has no `name` class attribute to register under")
+    key = name.lower()
+    old = _REGISTRY.get(key)
+    if old is not None and old.__qualname__ != cls.__qualname__:
+        raise ModelError(
+            f"model name {name!r} is already registered by {old.__module__}.{old.__qualname__}"
+        )
+    _REGISTRY[key] = cls
+    return cls
+
+
+def import_module(module: str) -> bool:
+    """Import a module that registers models.
+
+    Returns False when the module does not exist or needs an optional package that is not
+    installed (torch for the neural models); the reason is kept for error messages. Any other
+    import failure (a bug) propagates.
+    """
+    if module in _imported:
+        return True
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        missing = e.name or ""
+        if module == missing or module.startswith(missing + "."):
+            return False  # the module is not there (not written yet, or not shipped)
+        if missing.split(".")[0] != "movierec":
+            _unavailable[module] = f"{module} needs the package {missing!r}, not installed"
+            return False
+        raise
+    _imported.add(module)
+    return True
+
+
+def _import_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        import_module(module)
+
+
+def get_class(name: str) -> type[Recommender]:
+    """The class registered under ``name`` (case-insensitive).
+
+    Raises :class:`UnknownModelError` listing the registered names.
+    """
+    key = name.lower()
+    for module in BUILTIN_MODULES:  # stop at the module that registers it
+        if key in _REGISTRY:
+            break
+        import_module(module)
+    if key not in _REGISTRY:
+        known = ", ".join(available()) or "(none)"
+        why = "".join(f"; {reason}" for reason in _unavailable.values())
+        raise UnknownModelError(f"unknown model {name!r}; registered models: {known}{why}")
+    return _REGISTRY[key]
+
+
+def create(name: str, **params: Any) -> Recommender:
+    """A new, unfitted model: ``get_class(name)(**params)``; unknown parameters are errors."""
+    cls = get_class(name)
+    try:
+        return cls(**params)
+    except TypeError as e:
+        from movierec.models.base import param_names
+
+        allowed = ", ".join(param_names(cls)) or "(none)"
+        raise ModelError(
+            f"model {name!r}: bad hyper-parameters {sorted(params)} ({e}); allowed: {allowed}"
+        ) from e
+
+
+def available() -> list[str]:
+    """Sorted names of every registered model (built-in modules included)."""
+    _import_builtins()
+    return sorted(_REGISTRY)
