@@ -1,0 +1,109 @@
+"""Fixtures for the model tests: a small dataset with planted group structure.
+
+Users and items fall into ``N_GROUPS`` groups; a user's interactions come mostly from their own
+group's items (popularity-skewed inside the group) and sometimes from anywhere. The user x item
+matrix is therefore close to low rank: a model that learns the structure ranks a user's held-out
+item far better than popularity does, and far better than random.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pytest
+
+from movierec.data.dataset import Dataset
+
+N_USERS, N_ITEMS, N_GROUPS = 240, 120, 6
+PER_USER = 16
+OWN_GROUP = 0.9
+N_COLD = 3  # items in the catalogue that nobody rated
+
+
+@dataclass(frozen=True)
+class Planted:
+    full: Dataset
+    train: Dataset  # full minus each user's last interaction
+    test_users: np.ndarray  # int32 user_idx, one per user
+    test_items: np.ndarray  # int32 item_idx held out for that user
+    user_group: np.ndarray  # group of each user_idx
+    item_group: np.ndarray  # group of each item_idx (-1: cold item, never rated)
+
+
+def make_planted(seed: int = 7) -> Planted:
+    rng = np.random.default_rng(seed)
+    item_group = np.arange(N_ITEMS) % N_GROUPS
+    item_weight = 1.0 / (1 + np.arange(N_ITEMS) // N_GROUPS)  # zipf-like inside each group
+    user_group = rng.integers(0, N_GROUPS, N_USERS)
+    users, items = [], []
+    for u in range(N_USERS):  # test-data construction, not a hot path
+        own = item_group == user_group[u]
+        p = np.where(own, OWN_GROUP / own.sum(), (1 - OWN_GROUP) / (~own).sum()) * item_weight
+        picks = rng.choice(N_ITEMS, PER_USER, replace=False, p=p / p.sum())
+        users.append(np.full(PER_USER, u))
+        items.append(picks)
+    users_a, items_a = np.concatenate(users), np.concatenate(items)
+    ratings = pl.DataFrame(
+        {
+            "user_id": users_a * 10 + 1,  # original ids differ from indices on purpose
+            "item_id": items_a * 3 + 100,
+            "rating": rng.integers(1, 6, len(users_a)).astype(np.float32),
+            "timestamp": rng.permutation(len(users_a)).astype(np.int64) + 1_000_000,
+        }
+    )
+    all_ids = np.arange(N_ITEMS + N_COLD) * 3 + 100
+    meta = pl.DataFrame(
+        {
+            "item_id": all_ids,
+            "title": [f"Movie {i}" for i in range(len(all_ids))],
+            "genres": [[f"G{i % N_GROUPS}"] for i in range(len(all_ids))],
+        }
+    )
+    full = Dataset.from_frames("planted", ratings, meta)
+    last = np.r_[np.flatnonzero(np.diff(full.user_idx)), full.n_ratings - 1]
+    keep = np.ones(full.n_ratings, dtype=bool)
+    keep[last] = False
+    train = full.subset(keep, name="planted/train")
+    groups = np.full(full.n_items, -1)
+    groups[:N_ITEMS] = item_group  # item_ids ascending = construction order
+    return Planted(full, train, full.user_idx[last], full.item_idx[last], user_group, groups)
+
+
+@pytest.fixture(scope="session")
+def planted() -> Planted:
+    return make_planted()
+
+
+def hit_rate(model, planted: Planted, k: int = 10) -> float:
+    """HR@k of the held-out item, full ranking over trained items minus the user's train items."""
+    scores = model.score_all(planted.test_users).astype(np.float64)
+    seen = planted.train.csr[planted.test_users].nonzero()
+    scores[seen] = -np.inf
+    scores[:, planted.train.item_counts == 0] = -np.inf
+    target = scores[np.arange(len(planted.test_users)), planted.test_items]
+    rank = (scores > target[:, None]).sum(axis=1)
+    return float((rank < k).mean())
+
+
+@pytest.fixture(scope="session")
+def hit_rate_of():
+    """``hit_rate_of(model, planted, k=10)``: see :func:`hit_rate`."""
+    return hit_rate
+
+
+@pytest.fixture(scope="session")
+def fitted(planted):
+    """``fitted(name)``: the registered model fitted on ``planted.train`` with its
+    ``smoke_params`` (one fit per name per session; tests must not modify it)."""
+    from movierec.models.base import create, get_class
+
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = create(name, **get_class(name).smoke_params).fit(planted.train)
+        return cache[name]
+
+    return get
