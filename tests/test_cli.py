@@ -1,0 +1,152 @@
+"""The command line as a user drives it: output shapes, exit codes, error messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from movierec.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def run_main(*args: str, capsys=None):
+    """Through the real entry point, which turns library errors into exit code 2."""
+    import sys
+
+    from movierec.cli import main
+
+    old = sys.argv
+    sys.argv = ["movierec", *args]
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main()
+    finally:
+        sys.argv = old
+    return exc.value.code
+
+
+def test_datasets_list_names_every_release(real_data_dir):
+    result = run("datasets", "list", "--data-dir", str(real_data_dir), "--json")
+    assert result.exit_code == 0
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == {"ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m",
+                         "ml-latest-small", "ml-latest"}
+    assert rows["ml-100k"]["local"].endswith("ml-100k")
+    assert rows["ml-20m"]["local"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "users", "ratings", "items"),
+    [("ml-100k", 943, 100_000, 1682), ("ml-latest-small", 610, 100_836, 9742)],
+)
+def test_datasets_info_json(real_data_dir, name, users, ratings, items):
+    result = run("datasets", "info", name, "--data-dir", str(real_data_dir), "--json")
+    assert result.exit_code == 0
+    info = json.loads(result.stdout)
+    assert (info["n_users"], info["n_ratings"], info["n_items"]) == (users, ratings, items)
+    assert sum(info["rating_histogram"].values()) == ratings
+
+
+def test_datasets_info_table(real_data_dir):
+    result = run("datasets", "info", "ml-100k", "--data-dir", str(real_data_dir))
+    assert result.exit_code == 0
+    assert "rating histogram" in result.stdout and "Drama" in result.stdout
+
+
+def test_unknown_dataset_lists_known_ones(capsys, tmp_path):
+    code = run_main("datasets", "info", "ml-1000k", "--data-dir", str(tmp_path))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "ml-1000k" in err and "ml-100k" in err and "ml-latest-small" in err
+
+
+def test_missing_offline_dataset_says_where_to_put_files(capsys, tmp_path):
+    code = run_main("datasets", "info", "ml-100k", "--data-dir", str(tmp_path), "--no-download")
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "u.data" in err and str(tmp_path) in err
+
+
+def test_evaluate_popularity_oracle(real_data_dir):
+    """The issue's check: the most-popular model under P1 on the fixed files."""
+    result = run("evaluate", "--model", "popularity", "--dataset", "ml-100k", "--data-dir",
+                 str(real_data_dir), "--protocol", "p1", "--json")
+    assert result.exit_code == 0
+    out = json.loads(result.stdout)
+    assert (round(out["HR@10"], 4), round(out["NDCG@10"], 4)) == (0.3160, 0.1659)
+
+
+def test_evaluate_with_another_negatives_file(real_data_dir, tmp_path):
+    """--negatives: a freshly generated negatives file (another seed) gives other figures."""
+    from movierec.data.loading import load_dataset
+    from movierec.data.splits import generate_loo, write_loo_files
+
+    full = load_dataset("ml-100k", real_data_dir)
+    folder = write_loo_files(generate_loo(full, seed=7), tmp_path / "seed7")
+    result = run("evaluate", "--model", "popularity", "--dataset", "ml-100k", "--data-dir",
+                 str(real_data_dir), "--negatives", str(folder / "loo_negatives.tsv"), "--json")
+    assert result.exit_code == 0
+    hr = json.loads(result.stdout)["HR@10"]
+    assert hr != pytest.approx(0.31601, abs=1e-5) and 0.25 < hr < 0.40
+
+
+def test_evaluate_p2_prints_beyond_accuracy(real_data_dir):
+    result = run("evaluate", "--model", "popularity", "--dataset", "ml-100k", "--data-dir",
+                 str(real_data_dir), "--protocol", "p2", "--json")
+    out = json.loads(result.stdout)
+    for key in ("HR@10", "NDCG@10", "Coverage@10", "Diversity@10", "Novelty@10",
+                "GenreNDCG@10"):
+        assert 0 <= out[key]
+
+
+def test_evaluate_without_a_model_is_an_error(capsys, real_data_dir):
+    code = run_main("evaluate", "--dataset", "ml-100k", "--data-dir", str(real_data_dir))
+    assert code == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_train_then_evaluate_artifact_gives_same_figures(real_data_dir, tmp_path):
+    config = tmp_path / "pop.yaml"
+    config.write_text("dataset: ml-100k\nmodel: {name: popularity}\n")
+    art = tmp_path / "art"
+    assert run("train", str(config), "--data-dir", str(real_data_dir), "--out",
+               str(art)).exit_code == 0
+    assert (art / "config.json").exists()
+    result = run("evaluate", "--artifact", str(art), "--dataset", "ml-100k", "--data-dir",
+                 str(real_data_dir), "--json")
+    assert round(json.loads(result.stdout)["HR@10"], 4) == 0.3160
+
+
+def test_compare_writes_tables_and_charts(real_data_dir, tmp_path):
+    config = tmp_path / "cmp.yaml"
+    config.write_text(
+        "name: tiny\ndatasets: [ml-100k]\nprotocols: [p1]\nseeds: [0, 1]\n"
+        "models:\n  - name: random\n  - name: popularity\n"
+        "  - name: itemknn\n    grid: {k: [20, 50]}\n    params: {shrink: 10.0}\n"
+    )
+    out = tmp_path / "out"
+    result = run("compare", str(config), "--data-dir", str(real_data_dir), "--out", str(out))
+    assert result.exit_code == 0, result.stdout
+    data = json.loads((out / "results.json").read_text())
+    by_model = {r["model"]: r for r in data["results"]}
+    assert by_model["random"]["seeds"] == [0, 1]  # random repeats over seeds
+    assert by_model["popularity"]["seeds"] == [0]  # deterministic: one run
+    assert len(by_model["itemknn"]["selection"]) == 2  # both grid points tried on validation
+    assert round(by_model["popularity"]["metrics"]["HR@10"], 4) == 0.3160
+    assert "| popularity |" in (out / "results.md").read_text()
+    pngs = sorted(out.glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_compare_config_typo_is_named(capsys, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("datasets: [ml-100k]\nmodels: [{name: popularity}]\nprotocol: [p1]\n")
+    assert run_main("compare", str(config)) == 2
+    assert "protocol" in capsys.readouterr().err
