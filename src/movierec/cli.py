@@ -254,6 +254,25 @@ def models() -> None:
     console.print(table)
 
 
+# ---------------------------------------------------------------------- eda
+@app.command("eda")
+def eda(
+    dataset: Annotated[str, typer.Argument(help="Release name (ml-100k, ...) or a folder path.")],
+    data_dir: DataDirOption = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (index.html + PNG figures); "
+                                             "default reports/eda-<dataset>.")] = None,
+    download: Annotated[bool, typer.Option(help="Download the release if it is missing.")] = True,
+) -> None:
+    """Exploratory data analysis: one HTML page with the figures of a release."""
+    from movierec.eda import report_dataset
+
+    target = out or Path("reports") / f"eda-{Path(dataset).name}"
+    with console.status("writing the report...") as status:
+        page = report_dataset(dataset, target, data_dir, download=download,
+                              progress=lambda m: status.update(m))
+    console.print(f"wrote [bold]{page}[/] and its figures")
+
+
 # ---------------------------------------------------------------------- entry point
 def main() -> None:
     """Console entry point: library errors become one red line and exit code 2."""
