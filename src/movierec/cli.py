@@ -211,8 +211,10 @@ def compare(
     cfg = load_config(config, CompareConfig)
     with console.status("comparing...") as status:
         comparison = run_comparison(cfg, data_dir, progress=lambda m: status.update(m))
+    # piped output has no terminal width: give the wide tables room instead of 80 columns
+    out_console = console if console.is_terminal else Console(width=200)
     for table in rich_tables(comparison):
-        console.print(table)
+        out_console.print(table)
     out_dir = out or Path(cfg.output_dir or Path("results") / cfg.name)
     written = write_outputs(comparison, out_dir)
     console.print(f"wrote {written['json']}, {written['markdown']} and "

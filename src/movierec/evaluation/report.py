@@ -34,7 +34,7 @@ def _cell(r: RunResult, metric: str) -> str:
     if mean is None:
         return "-"
     if len(r.seeds) > 1:
-        return f"{mean:.4f} ± {r.spread.get(metric, 0.0):.4f}"
+        return f"{mean:.4f}±{r.spread.get(metric, 0.0):.4f}"
     return f"{mean:.4f}"
 
 
