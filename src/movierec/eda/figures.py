@@ -58,6 +58,7 @@ def long_tail(counts: np.ndarray, edges: np.ndarray, who: str) -> Figure:
              color=BLUE, edgecolor="white", linewidth=0.5)
     left.set_xscale("log")
     left.set_yscale("log")
+    left.set_xlim(max(0.7, counts.min() / 1.5), counts.max() * 1.5)
     med = float(np.median(counts))
     left.axvline(med, color=ORANGE, ls="--", lw=1.2, label=f"median {med:g}")
     left.legend(frameon=False)
@@ -163,8 +164,8 @@ def genre_boxplots(g: GenreStats) -> Figure:
            flierprops={"marker": "o", "markersize": 3, "markerfacecolor": GREY,
                        "markeredgecolor": "none"})
     ax.set_xticks(g.stars if len(g.stars) <= 12 else g.stars[::2])
-    ax.set_xlabel("stars  (red line: median, diamond: mean, box: middle 50%, "
-                  "dots: values beyond the whiskers)")
+    ax.set_xlabel("stars\nred line: median · diamond: mean\n"
+                  "box: middle half of the ratings · dots: values beyond the whiskers", fontsize=9)
     ax.set_title("Ratings per genre (number of ratings in brackets), by mean rating")
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
