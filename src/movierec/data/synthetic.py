@@ -347,13 +347,14 @@ def _timestamps(rng, counts: np.ndarray, shape: Shape) -> np.ndarray:
     n = len(counts)
     t0 = start + rng.random(n) * np.maximum(end - start - counts, 0)
     dur = np.minimum(np.maximum(end - counts - t0, 0), rng.lognormal(np.log(3 * 86_400), 2.5, n))
-    user = np.repeat(np.arange(n), counts)
-    steps = np.cumsum(rng.exponential(size=len(user)))
+    steps = np.cumsum(rng.exponential(size=int(counts.sum())))  # random gaps between ratings
     first = np.cumsum(counts) - counts
-    before = np.repeat(np.r_[0.0, steps][first], counts)  # cumulated steps before each user
-    total = np.repeat(steps[first + counts - 1], counts) - before + rng.exponential(size=n)[user]
-    frac = (steps - before) / total
-    return (np.floor(t0[user] + frac * dur[user]) + _rank_in_user(user, n)).astype(np.int64)
+    before = np.r_[0.0, steps][first]  # the gaps of earlier users
+    scale = dur / (steps[first + counts - 1] - before + rng.exponential(size=n))
+    rel = steps - np.repeat(before, counts)
+    # + position in the user's run (arange - first): strictly increasing even within a second
+    t = np.floor(np.repeat(t0 - first, counts) + rel * np.repeat(scale, counts))
+    return t.astype(np.int64) + np.arange(len(steps))
 
 
 def _items(rng, item_ids: np.ndarray, item_f, genre_dirs, shape: Shape) -> pl.DataFrame:
