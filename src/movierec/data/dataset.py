@@ -184,8 +184,8 @@ class Dataset:
         indptr = np.zeros(self.n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.user_idx, minlength=self.n_users), out=indptr[1:])
         if np.all(np.diff(self.user_idx) >= 0):
-            m = sp.csr_matrix(
-                (self.rating, self.item_idx, indptr), shape=(self.n_users, self.n_items)
+            m = sp.csr_matrix(  # copy: arrays read back from the Parquet cache are read-only
+                (self.rating, self.item_idx, indptr), shape=(self.n_users, self.n_items), copy=True
             )
             m.sort_indices()
             return m
