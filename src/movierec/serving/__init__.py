@@ -1,0 +1,1 @@
+"""Serving: the HTTP API and web page for any trained artifact (needs the `serve` extra)."""

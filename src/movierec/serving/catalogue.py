@@ -1,0 +1,122 @@
+"""The movie catalogue a served artifact needs: titles, years, genres, links and rating counts.
+
+An artifact holds the model and its id maps but not the movie table, so the server reads
+``catalogue.parquet`` beside the artifact's files when it is there, and otherwise builds it from
+the dataset named in the artifact's ``config.json`` (found with ``--data-dir`` /
+``$MOVIEREC_DATA``) and writes it there for next time (best effort: a read-only artifact folder
+is fine). With the catalogue in place, serving needs no dataset at all (the Docker image).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from movierec.data.dataset import Dataset
+from movierec.errors import ArtifactError, MovierecError
+
+log = logging.getLogger(__name__)
+
+CATALOGUE_FILE = "catalogue.parquet"
+COLUMNS = ("item_id", "title", "year", "genres", "imdb_id", "tmdb_id", "n_ratings",
+           "mean_rating")
+
+_ARTICLES = "The|A|An|Les|Le|La|L'|Il|El|Los|Las|Das|Der|Die|Det|Den|O|I"
+
+
+def catalogue_of(dataset: Dataset) -> pl.DataFrame:
+    """One row per movie of ``dataset`` (its ``item_idx`` order): the :data:`COLUMNS`.
+
+    ``n_ratings`` / ``mean_rating`` count every rating of ``dataset``; ``mean_rating`` is null
+    for an unrated movie; ``imdb_id`` / ``tmdb_id`` are null where the release has no links.
+    """
+    counts = np.bincount(dataset.item_idx, minlength=dataset.n_items)
+    sums = np.bincount(dataset.item_idx, weights=dataset.rating, minlength=dataset.n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    items = dataset.items
+    out = items.select("item_id", "title", "year", "genres").with_columns(
+        *(
+            (items.get_column(c).cast(pl.Int64) if c in items.columns
+             else pl.lit(None, dtype=pl.Int64)).alias(c)
+            for c in ("imdb_id", "tmdb_id")
+        ),
+        pl.Series("n_ratings", counts.astype(np.int64)),
+        pl.Series("mean_rating", means.astype(np.float32)).fill_nan(None),
+    )
+    return out.select(COLUMNS)
+
+
+def display_titles(titles: pl.Series) -> pl.Series:
+    """MovieLens titles as people write them: the trailing ``(1995)`` dropped and a trailing
+    article moved to the front (``"Usual Suspects, The (1995)"`` -> ``"The Usual Suspects"``)."""
+    no_year = titles.fill_null("").str.replace(r"\s*\(\d{4}(?:[-–]\d{0,4})?\)\s*$", "")
+    moved = no_year.str.replace(rf"^(.+?), ({_ARTICLES})((?: \(.*\))?)$", "$2 $1$3")
+    # "L'" takes no space after it ("L'Avventura")
+    return moved.str.replace(r"^L' ", "L'").str.strip_chars()
+
+
+def write_catalogue(dataset: Dataset, artifact: str | Path) -> Path:
+    """Write ``catalogue.parquet`` for ``dataset`` into the artifact folder (atomically)."""
+    path = Path(artifact) / CATALOGUE_FILE
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalogue.", suffix=".tmp")
+    os.close(fd)
+    try:
+        catalogue_of(dataset).write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def dataset_name_of(artifact: str | Path) -> str:
+    """The release (or folder) name the artifact was trained on, from its ``config.json``
+    (``"ml-latest-small/train"`` -> ``"ml-latest-small"``)."""
+    config_file = Path(artifact) / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        name = str(config["dataset"]["name"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ArtifactError(f"{config_file}: cannot read the dataset name ({e})") from e
+    return name.split("/")[0]
+
+
+def load_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> pl.DataFrame:
+    """The catalogue of an artifact: its ``catalogue.parquet``, else built from its dataset.
+
+    Raises :class:`MovierecError` saying what to do when neither is available.
+    """
+    artifact = Path(artifact)
+    file = artifact / CATALOGUE_FILE
+    if file.is_file():
+        try:
+            frame = pl.read_parquet(file)
+            missing = [c for c in COLUMNS if c not in frame.columns]
+            if not missing:
+                return frame.select(COLUMNS)
+            log.warning("%s lacks columns %s; rebuilding it from the dataset", file, missing)
+        except Exception as e:  # a damaged cache file: rebuild from the dataset
+            log.warning("%s unreadable (%s); rebuilding it from the dataset", file, e)
+    from movierec.data.loading import load_dataset
+
+    name = dataset_name_of(artifact)
+    try:
+        dataset = load_dataset(name, data_dir, download=False)
+    except MovierecError as e:
+        raise MovierecError(
+            f"{artifact}: the artifact was trained on {name!r}, whose movie table is needed to "
+            f"serve it, but it was not found ({e}). Pass --data-dir (or set MOVIEREC_DATA) to the "
+            f"folder holding {name}/, or put {CATALOGUE_FILE} in the artifact folder"
+        ) from e
+    try:
+        write_catalogue(dataset, artifact)
+    except OSError as e:
+        log.info("could not save %s (%s); it is rebuilt at each start", file, e)
+    return catalogue_of(dataset)

@@ -1,0 +1,95 @@
+"""Request and response models of the HTTP API (they make the OpenAPI schema at ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_PICKS = 500
+MAX_K = 100
+MAX_ID = 2**31 - 1
+
+MovieId = Annotated[int, Field(ge=1, le=MAX_ID, description="MovieLens movie id.")]
+K = Annotated[int, Field(ge=1, le=MAX_K, description="How many movies to return (1-100).")]
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    model: str = Field(description="Registered name of the served model.")
+    artifact: str
+    dataset: str
+    n_users: int
+    n_items: int
+    posters: str = Field(description="`tmdb` when TMDB posters are configured, else `svg`.")
+
+
+class Movie(BaseModel):
+    id: int = Field(description="MovieLens movie id.")
+    title: str = Field(description="Title without the year, leading article restored.")
+    year: int | None
+    genres: list[str]
+    n_ratings: int = Field(description="Ratings of this movie in the dataset.")
+    mean_rating: float | None = Field(description="Mean stars (0.5-5); null when unrated.")
+    imdb_id: int | None
+    tmdb_id: int | None
+    poster_url: str = Field(description="Poster image on this server (TMDB image or SVG card).")
+
+
+class MoviePage(BaseModel):
+    total: int = Field(description="Movies matching the filters.")
+    offset: int
+    limit: int
+    movies: list[Movie]
+
+
+class Genre(BaseModel):
+    name: str
+    colour: str = Field(description="`#rrggbb` used on poster cards.")
+    n_movies: int
+
+
+class SimilarMovie(BaseModel):
+    movie: Movie
+    similarity: float = Field(description="Cosine similarity (higher is closer).")
+
+
+class SimilarMovies(BaseModel):
+    movie: Movie
+    similar: list[SimilarMovie]
+
+
+class Recommendation(BaseModel):
+    movie: Movie
+    score: float = Field(description="Model score; only the order matters.")
+    reason: str = Field(examples=["because you liked The Matrix"])
+    because_id: int | None = Field(
+        description="The picked (or watched) movie this one is most similar to.")
+
+
+class Recommendations(BaseModel):
+    user_id: int | None = Field(None, description="The known user, or null for picks.")
+    recommendations: list[Recommendation]
+
+
+class PicksRequest(BaseModel):
+    """A new person's picks: movies they liked (and optionally disliked)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"liked": [1, 260, 296, 318, 356], "k": 10}]},
+    )
+
+    liked: list[MovieId] = Field(default_factory=list, max_length=MAX_PICKS)
+    disliked: list[MovieId] = Field(default_factory=list, max_length=MAX_PICKS)
+    k: K = 10
+
+    @model_validator(mode="after")
+    def _at_most_max_picks(self) -> PicksRequest:
+        if len(self.liked) + len(self.disliked) > MAX_PICKS:
+            raise ValueError(f"at most {MAX_PICKS} picks (liked + disliked) per request")
+        return self
+
+
+class ErrorMessage(BaseModel):
+    detail: str
