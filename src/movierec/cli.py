@@ -275,6 +275,54 @@ def eda(
     console.print(f"wrote [bold]{page}[/] and its figures")
 
 
+# ---------------------------------------------------------------------- serving
+HostOption = Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every "
+                                         "interface).")]
+PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
+
+
+@app.command("serve")
+def serve(
+    artifact: Annotated[Path, typer.Option(help="Artifact folder to serve (`movierec train "
+                                           "--out DIR`).")],
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    data_dir: DataDirOption = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve a trained model: the REST API (docs at /docs) and the poster-picking web page."""
+    from movierec.serving.launch import serve as run_server
+
+    run_server(artifact, host, port, data_dir, access_log,
+               progress=lambda msg: console.print(f"[bold green]{msg}[/]"))
+
+
+@app.command("quickstart")
+def quickstart(
+    data_dir: DataDirOption = None,
+    artifact: Annotated[Path, typer.Option(help="Where the trained model is kept.")]
+    = Path("artifacts/quickstart"),
+    model: Annotated[str, typer.Option(help="Model to train when no artifact exists.")] = "ials",
+    retrain: Annotated[bool, typer.Option(help="Train again even if the artifact exists.")]
+    = False,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the app "
+                                            "afterwards.")] = True,
+) -> None:
+    """Get ml-latest-small, train the default model if needed, and serve the web app."""
+    from movierec.serving.launch import prepare_quickstart
+    from movierec.serving.launch import serve as run_server
+
+    with console.status("preparing...") as status:
+        path = prepare_quickstart(data_dir, artifact, model, retrain,
+                                  progress=lambda msg: (status.update(msg),
+                                                        console.print(f"[dim]{msg}[/]")))
+    if serve_app:
+        run_server(path, host, port, data_dir,
+                   progress=lambda msg: console.print(f"[bold green]{msg}[/]"))
+
+
 # ---------------------------------------------------------------------- entry point
 def main() -> None:
     """Console entry point: library errors become one red line and exit code 2."""
