@@ -1,0 +1,87 @@
+"""The web page in headless Chromium (Debian's, through Playwright) against a live server with an
+iALS model of ml-latest-small: search, pick five movies, get ten recommendations, none a pick."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright", reason="the browser test needs playwright (dev extra)")
+pytest.importorskip("pytest_playwright", reason="the browser test needs pytest-playwright")
+from playwright.sync_api import expect  # noqa: E402
+
+# pytest-playwright's own base_url fixture trips a pytest 9 deprecation warning
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestRemovedIn10Warning")
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "benchmarks" / "out"
+
+
+def picked_ids(page) -> list[int]:
+    return [int(x) for x in page.locator('#grid .card[aria-pressed="true"]').evaluate_all(
+        "nodes => nodes.map(n => n.dataset.id)")]
+
+
+def test_pick_five_and_get_ten_recommendations(page, live_real_server):
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_real_server.url + "/")
+    page.wait_for_selector("#grid .card")
+    assert page.locator("#grid .card").count() == 48
+
+    # search, and pick the first hit
+    page.fill("#search", "matrix")
+    expect(page.locator('#grid .card[aria-label^="The Matrix (1999)"]')).to_have_count(1)
+    page.locator('#grid .card[aria-label^="The Matrix (1999)"]').click()
+    picks = picked_ids(page)
+    assert picks == [2571]
+
+    # back to browsing; hover shows the details; pick four more (one with the keyboard)
+    page.fill("#search", "")
+    expect(page.locator("#grid .card")).to_have_count(48)
+    first = page.locator("#grid .card").first
+    first.hover()
+    info = first.locator(".info")
+    expect(info).to_have_css("opacity", "1")
+    assert re.search(r"\d{4} · .+\d+ ratings?", info.inner_text().replace("\n", " "))
+    for i in range(3):
+        page.locator("#grid .card").nth(i).click()
+    page.locator("#grid .card").nth(3).focus()
+    page.keyboard.press("Enter")
+    picks = [2571, *picked_ids(page)]
+    assert len(set(picks)) == 5
+    assert page.inner_text("#pick-count") == "5 picks:"
+    assert page.locator("#pick-list .chip").count() == 5
+
+    page.click("#recommend")
+    expect(page.locator("#rec-grid li")).to_have_count(10)
+    recs = [int(x) for x in page.locator("#rec-grid .card").evaluate_all(
+        "nodes => nodes.map(n => n.dataset.id)")]
+    assert len(set(recs)) == 10 and not set(recs) & set(picks)
+    reasons = page.locator("#rec-grid .reason").all_inner_texts()
+    picked_titles = page.locator("#pick-list .chip").all_inner_texts()
+    assert all(r.startswith("Because you liked ") and r[len("Because you liked "):] in
+               picked_titles for r in reasons)
+    page.wait_for_timeout(300)  # let the smooth scroll settle for the screenshot
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / "serving-page.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    assert not errors, errors
+
+
+def test_phone_width_and_genre_filter(page, live_real_server):
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_real_server.url + "/")
+    page.wait_for_selector("#grid .card")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.select_option("#genre", "Film-Noir")
+    expect(page.locator("#browse-title")).to_contain_text("Film-Noir")
+    labels = page.locator("#grid .card").evaluate_all("ns => ns.map(n => n.ariaLabel)")
+    assert labels and all("Film-Noir" in label for label in labels)
+    page.locator("#grid .card").first.click()
+    assert page.locator("#recommend").is_enabled()
+    page.screenshot(path=str(SCREENSHOTS / "serving-phone.png"))

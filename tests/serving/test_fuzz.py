@@ -1,0 +1,53 @@
+"""Fuzz the API from its own OpenAPI schema (schemathesis): valid and invalid inputs for every
+operation; no answer is a server error, and answers match the schema. Bounded to seconds."""
+
+from __future__ import annotations
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis", reason="fuzzing needs schemathesis (dev)")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+NO_INPUT = ["GET /health", "GET /genres"]
+OPERATIONS = [*NO_INPUT, "GET /movies", "GET /movies/{movie_id}",
+              "GET /movies/{movie_id}/similar", "GET /users/{user_id}/recommendations",
+              "POST /recommendations", "GET /posters/{movie_id}"]
+
+
+@pytest.fixture(scope="module")
+def api_schema(store):
+    from movierec.serving.app import create_app
+
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(store))
+
+
+def test_schema_lists_every_operation(api_schema):
+    labels = {op.ok().label for op in api_schema.get_all_operations()}
+    assert labels == set(OPERATIONS)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_no_server_errors(api_schema, label, mode):
+    if label in NO_INPUT and mode is GenerationMode.NEGATIVE:
+        pytest.skip("no parameters: there is no invalid input to send")
+    operation = api_schema.find_operation_by_label(label)
+    checks = [not_a_server_error]
+    if mode is GenerationMode.POSITIVE:
+        checks += [status_code_conformance, content_type_conformance,
+                   response_schema_conformance]
+
+    @given(case=operation.as_strategy(mode))
+    @settings(max_examples=30, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def run(case):
+        case.call_and_validate(checks=checks)
+
+    run()

@@ -1,0 +1,96 @@
+"""On real ml-latest-small: `movierec serve` in its own process answers the issue's check, the
+catalogue is built from the dataset named in the artifact, and quickstart trains and reuses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from movierec.errors import MovierecError
+
+CHECK_PICKS = [1, 260, 296, 318, 356]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_movierec_serve_answers_the_check(real_artifact, real_data_dir, tmp_path):
+    artifact = shutil.copytree(real_artifact, tmp_path / "served")
+    (artifact / "catalogue.parquet").unlink(missing_ok=True)
+    port = free_port()
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
+    env.pop("TMDB_API_KEY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "movierec.cli", "serve", "--artifact", str(artifact),
+         "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(real_data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{url}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    pytest.fail(f"movierec serve did not start:\n{out}")
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["dataset"] == "ml-latest-small"
+        answer = httpx.post(f"{url}/recommendations", json={"liked": CHECK_PICKS, "k": 10},
+                            timeout=10)
+        assert answer.status_code == 200
+        recs = answer.json()["recommendations"]
+        ids = [r["movie"]["id"] for r in recs]
+        assert len(ids) == 10 == len(set(ids)) and not set(ids) & set(CHECK_PICKS)
+        assert all(r["reason"].startswith("because you liked ") and r["because_id"] in
+                   CHECK_PICKS for r in recs)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert (artifact / "catalogue.parquet").is_file()  # built from the dataset, kept
+
+
+def test_catalogue_needs_the_dataset_or_the_file(real_artifact, tmp_path, monkeypatch):
+    from movierec.serving.store import Store
+
+    artifact = shutil.copytree(real_artifact, tmp_path / "bare")
+    (artifact / "catalogue.parquet").unlink(missing_ok=True)
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    with pytest.raises(MovierecError, match="--data-dir"):
+        Store.open(artifact, empty)
+
+
+def test_real_store_answers(real_store):
+    ids = real_store.item_ids[[i for i, _ in real_store.similar(1, 10)]]
+    family = {3114, 2355, 364, 588, 595, 1, 2081}  # Toy Story 2, A Bug's Life, Lion King, ...
+    assert 1 not in ids and len(family & set(ids.tolist())) >= 2
+    total, page = real_store.search("matrix")
+    assert [real_store.titles[i] for i in page[:3]] == [
+        "The Matrix", "The Matrix Reloaded", "The Matrix Revolutions"]
+    recs = real_store.for_user(int(real_store.user_ids[0]), 10)
+    seen = set(real_store.model.seen_[0].indices.tolist())
+    assert len(recs) == 10 and not {r.item_idx for r in recs} & seen
+
+
+def test_quickstart_trains_once_then_reuses(real_data_dir, tmp_path):
+    from movierec.serving.launch import prepare_quickstart
+
+    said: list[str] = []
+    path = prepare_quickstart(real_data_dir, tmp_path / "qs", progress=said.append)
+    assert (path / "config.json").is_file() and (path / "catalogue.parquet").is_file()
+    assert any(m.startswith("trained ials in") for m in said)
+    said.clear()
+    assert prepare_quickstart(real_data_dir, path, progress=said.append) == path
+    assert any("already trained" in m for m in said)
