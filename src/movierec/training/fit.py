@@ -75,7 +75,8 @@ def fit_network(model: Any, train: Dataset, valid: Dataset | None):
     with torch.no_grad():
         net = task.net.cpu()
     info = {"epochs": history.epochs, "best_epoch": history.best_epoch,
-            "best_score": history.best_score, "stopped_early": history.stopped_early}
+            "best_score": history.best_score, "stopped_early": history.stopped_early,
+            "steps": history.steps, "rank": history.rank, "world_size": history.world_size}
     return net, info
 
 

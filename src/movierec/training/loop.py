@@ -162,6 +162,9 @@ class History:
     best_epoch: int | None = None
     best_score: float | None = None
     stopped_early: bool = False
+    steps: int = 0  # optimiser steps taken (by this process)
+    rank: int = 0  # this process's rank under DDP
+    world_size: int = 1
 
 
 class EarlyStopping:
@@ -251,6 +254,7 @@ def _train_plain(task: Task, torch) -> History:
             opt.step()
             total += parts["log_loss"].double().cpu()
             n_batches += 1
+        history.steps += n_batches
         row = {"epoch": epoch, "log_loss": float(total) / max(1, n_batches),
                "train_seconds": time.perf_counter() - t0}
         row.update(task.validate())

@@ -1,0 +1,124 @@
+"""GMF, MLP and NeuMF as Recommenders on the planted-group data (see conftest.py); the generic
+protocol tests in test_all_models.py cover scoring, recommend, fold-in and artifacts too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from movierec.models.base import Recommender, create  # noqa: E402
+from movierec.models.ncf import NeuMFRecommender  # noqa: E402
+from movierec.training.validation import holdout_last  # noqa: E402
+
+FAST = {"epochs": 20, "batch_size": 2048, "lr": 0.02, "num_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def neumf(planted):
+    return create("neumf", **FAST).fit(planted.train)
+
+
+def test_neumf_beats_popularity_on_held_out_items(neumf, planted, fitted, hit_rate_of):
+    assert hit_rate_of(neumf, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.15
+
+
+@pytest.mark.parametrize("name", ["gmf", "mlp"])
+def test_gmf_and_mlp_learn(name, planted, fitted, hit_rate_of):
+    model = create(name, **FAST).fit(planted.train)
+    assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
+
+
+def test_same_seed_same_model_other_seed_other_model(planted):
+    params = {**FAST, "epochs": 3}
+    a = create("neumf", **params, seed=1).fit(planted.train)
+    b = create("neumf", **params, seed=1).fit(planted.train)
+    c = create("neumf", **params, seed=2).fit(planted.train)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+    assert not np.array_equal(a.weights_, c.weights_)
+
+
+def test_early_stopping_on_valid_keeps_the_best_epoch(planted):
+    fit, valid = holdout_last(planted.train)
+    model = create("neumf", **{**FAST, "epochs": 60, "patience": 2}).fit(fit, valid)
+    h = model.history_
+    scores = [e["HR@10"] for e in h["epochs"]]
+    assert h["stopped_early"] and len(scores) == h["best_epoch"] + 3
+    assert h["best_score"] == max(scores)
+
+
+def test_holdout_validates_on_each_users_last_train_item(planted):
+    model = create("gmf", **{**FAST, "epochs": 5, "holdout": True}).fit(planted.train)
+    assert all("HR@10" in e for e in model.history_["epochs"])
+    assert model.seen_.nnz == planted.train.n_ratings  # the model still knows every interaction
+
+
+def test_pretrained_neumf_from_gmf_and_mlp_artifacts(planted, tmp_path, hit_rate_of, fitted):
+    small = {**FAST, "epochs": 15}
+    gmf = create("gmf", factors=8, **small).fit(planted.train).save(tmp_path / "gmf")
+    mlp = create("mlp", mlp_factors=8, layers=[16, 8], **small).fit(planted.train)
+    mlp.save(tmp_path / "mlp")
+    model = NeuMFRecommender(factors=8, mlp_factors=8, layers=[16, 8], pretrain=True,
+                             pretrain_gmf=str(gmf), pretrain_mlp=str(tmp_path / "mlp"),
+                             **{**small, "epochs": 3, "lr": 0.001}).fit(planted.train)
+    assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
+    loaded = Recommender.load(model.save(tmp_path / "neumf"))
+    np.testing.assert_array_equal(loaded.score_all(np.arange(9)), model.score_all(np.arange(9)))
+
+
+def test_pretraining_inside_fit(planted):
+    model = create("neumf", factors=8, mlp_factors=8, layers=[16, 8], pretrain=True,
+                   pretrain_epochs=4, **{**FAST, "epochs": 2}).fit(planted.train)
+    assert set(model.pretrained_) == {"gmf", "mlp"}
+    assert len(model.history_["epochs"]) == 2
+
+
+def test_mismatched_pretrained_sizes_are_an_error(planted, tmp_path):
+    gmf = create("gmf", factors=4, **{**FAST, "epochs": 1}).fit(planted.train)
+    mlp = create("mlp", mlp_factors=8, layers=[16, 8], **{**FAST, "epochs": 1}).fit(planted.train)
+    model = NeuMFRecommender(factors=8, mlp_factors=8, layers=[16, 8], pretrain=True,
+                             pretrain_gmf=str(gmf.save(tmp_path / "g")),
+                             pretrain_mlp=str(mlp.save(tmp_path / "m")), **FAST)
+    with pytest.raises(Exception, match="sizes do not match"):
+        model.fit(planted.train)
+
+
+def test_fold_in_finds_the_group(neumf, planted):
+    shares = []
+    for group in range(3):
+        picks = np.flatnonzero(planted.item_group == group)[:5]
+        items, _ = neumf.recommend_folded(neumf.fold_in(picks), k=5, exclude=picks)
+        shares.append(np.mean(planted.item_group[items] == group))
+    assert np.mean(shares) >= 0.6, shares
+
+
+def test_hard_labels_rank_low_rated_items_lower(planted):
+    """Observed 1-2 star ratings are negatives in "hard" mode: scored below the 4-5 star ones."""
+    t = planted.train
+    gap = {}
+    for mode in ("binary", "hard"):
+        model = create("gmf", label_mode=mode, **FAST).fit(t)
+        s = model.score(t.user_idx, t.item_idx)
+        gap[mode] = float(s[t.rating >= 4].mean() - s[t.rating <= 2].mean())
+    assert gap["hard"] > gap["binary"] + 1.0
+
+
+def test_unknown_settings_are_errors(planted):
+    with pytest.raises(Exception, match="optimizer"):
+        create("gmf", optimizer="rmsprop", **{**FAST, "epochs": 1}).fit(planted.train)
+    with pytest.raises(Exception, match="trainer"):
+        create("gmf", trainer="keras", **{**FAST, "epochs": 1}).fit(planted.train)
+    with pytest.raises(Exception, match="label_mode"):
+        create("gmf", label_mode="stars", **{**FAST, "epochs": 1}).fit(planted.train)
+
+
+@pytest.mark.slow
+def test_lightning_trainer_same_semantics(planted, tmp_path, fitted, hit_rate_of):
+    model = create("neumf", trainer="lightning", holdout=True, log_dir=str(tmp_path),
+                   **{**FAST, "epochs": 12}).fit(planted.train)
+    h = model.history_
+    assert h["best_score"] == max(e["HR@10"] for e in h["epochs"])
+    assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
+    assert list((tmp_path / "lightning").rglob("metrics.csv"))
+    assert list((tmp_path / "checkpoints").glob("*.ckpt"))

@@ -1,0 +1,61 @@
+"""The NCF networks: shapes, the table-projection fast path, grid scoring, NeuMF pre-training."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from movierec.training.networks import GMF, MLP, NeuMF, halving_tower, init_neumf_from  # noqa: E402
+
+
+def test_halving_towers():
+    assert halving_tower(8, 4) == [64, 32, 16, 8]
+    assert halving_tower(16, 3) == [64, 32, 16]
+    assert halving_tower(8, 6) == [256, 128, 64, 32, 16, 8]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GMF(30, 20, 8),
+    lambda: MLP(30, 20, 8, [16, 8, 4]),
+    lambda: NeuMF(30, 20, 8, 6, [12, 6], dropout=0.0),
+])
+def test_forward_equals_grid_scores(make):
+    torch.manual_seed(0)
+    net = make().eval()
+    users = torch.tensor([0, 3, 29])
+    items = torch.arange(20)
+    grid = net.score_grid(net.user_vectors(users), items)
+    pairs = net(users.repeat_interleave(20), items.repeat(3)).view(3, 20)
+    assert grid.shape == (3, 20)
+    torch.testing.assert_close(grid, pairs, rtol=1e-5, atol=1e-6)
+
+
+def test_large_batches_project_the_tables_with_the_same_result_and_gradient():
+    torch.manual_seed(1)
+    net = MLP(10, 8, 4, [6, 3])
+    u = torch.randint(0, 10, (200,))  # > 2 * (10 + 8) rows: the table-projection path
+    i = torch.randint(0, 8, (200,))
+    fast = net(u, i).sum()
+    fast.backward()
+    g_fast = net.user.weight.grad.clone()
+    net.zero_grad()
+    slow = sum(net(u[k : k + 10], i[k : k + 10]).sum() for k in range(0, 200, 10))  # small path
+    slow.backward()
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g_fast, net.user.weight.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_neumf_from_pretrained_mixes_the_two_outputs():
+    torch.manual_seed(2)
+    gmf, mlp = GMF(12, 9, 4), MLP(12, 9, 5, [8, 4])
+    neumf = init_neumf_from(NeuMF(12, 9, 4, 5, [8, 4]), gmf, mlp, alpha=0.3)
+    u, i = torch.randint(0, 12, (50,)), torch.randint(0, 9, (50,))
+    with torch.no_grad():
+        want = 0.3 * gmf(u, i) + 0.7 * mlp(u, i)
+        torch.testing.assert_close(neumf(u, i), want, rtol=1e-5, atol=1e-6)
+
+
+def test_pretrained_shapes_must_match():
+    with pytest.raises(RuntimeError):
+        init_neumf_from(NeuMF(12, 9, 4, 5, [8, 4]), GMF(12, 9, 8), MLP(12, 9, 5, [8, 4]))
