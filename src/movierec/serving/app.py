@@ -9,7 +9,10 @@ that leave the static folder.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +20,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from movierec import __version__
 from movierec.serving import schemas
@@ -30,6 +34,52 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 _MOVIE_ID = Annotated[int, PathParam(ge=1, le=schemas.MAX_ID, description="MovieLens movie id.")]
 _K = Annotated[int, Query(ge=1, le=schemas.MAX_K, description="How many (1-100).")]
 _ERRORS = {404: {"model": schemas.ErrorMessage}}
+USER_CACHE_SIZE = 4096
+"""Answers of ``GET /users/{id}/recommendations`` kept as bytes (the model never changes)."""
+
+
+class JSONBytes(Response):
+    """A JSON answer serialised with the standard library and no second validation pass: the
+    payloads are built from the store in the response models' shape (the fuzz test checks
+    every answer against the schema)."""
+
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return content if isinstance(content, bytes) else _dump(content)
+
+
+def _dump(payload) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+_USER_RECS_PATH = re.compile(r"/users/(\d{1,10})/recommendations")
+_K_QUERY = re.compile(rb"(?:k=(\d{1,3}))?")
+
+
+class UserRecommendationsCache:
+    """ASGI layer that answers a repeated ``GET /users/{id}/recommendations[?k=N]`` straight
+    from the bytes cache, without routing or validation: an entry exists only for a request the
+    app itself validated and answered before, and the model never changes while serving.
+    Everything else goes to the app."""
+
+    def __init__(self, app, cache: OrderedDict[tuple[int, int], bytes]) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = _USER_RECS_PATH.fullmatch(scope["path"])
+            query = _K_QUERY.fullmatch(scope["query_string"]) if path else None
+            if query:
+                body = self.cache.get((int(path[1]), int(query[1] or 10)))
+                if body is not None:
+                    await send({"type": "http.response.start", "status": 200, "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)
 
 
 def create_app(store: Store, posters: TmdbPosters | None = None) -> FastAPI:
@@ -41,6 +91,8 @@ def create_app(store: Store, posters: TmdbPosters | None = None) -> FastAPI:
         "similar movies, recommendations for known users and, from a few picks, for anyone.",
     )
     app.state.store = store
+    user_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+    app.add_middleware(UserRecommendationsCache, cache=user_cache)
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -72,7 +124,7 @@ def create_app(store: Store, posters: TmdbPosters | None = None) -> FastAPI:
 
     @app.get("/movies", response_model=schemas.MoviePage, tags=["movies"],
              responses={422: {"model": schemas.ErrorMessage}})
-    def movies(
+    async def movies(
         query: Annotated[str | None, Query(max_length=200, description="Words of the title "
                                            "(case-insensitive).")] = None,
         genre: Annotated[str | None, Query(max_length=50, description="A genre name "
@@ -80,43 +132,53 @@ def create_app(store: Store, posters: TmdbPosters | None = None) -> FastAPI:
         year: Annotated[int | None, Query(ge=1800, le=2100)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    ) -> dict:
+    ) -> Response:
         """Search and browse: without a query, popular and varied movies come first."""
         total, page = store.search(query, genre, year, limit, offset)
-        return {"total": total, "offset": offset, "limit": limit,
-                "movies": [store.movie(i) for i in page]}
+        return JSONBytes({"total": total, "offset": offset, "limit": limit,
+                          "movies": [store.movie(i) for i in page]})
 
     @app.get("/movies/{movie_id}", response_model=schemas.Movie, tags=["movies"],
              responses=_ERRORS)
-    def movie(movie_id: _MOVIE_ID) -> dict:
-        return store.movie(int(store.item_index([movie_id])[0]))
+    async def movie(movie_id: _MOVIE_ID) -> Response:
+        return JSONBytes(store.movie(int(store.item_index([movie_id])[0])))
 
     @app.get("/movies/{movie_id}/similar", response_model=schemas.SimilarMovies,
              tags=["movies"], responses=_ERRORS)
-    def similar(movie_id: _MOVIE_ID, k: _K = 10) -> dict:
+    async def similar(movie_id: _MOVIE_ID, k: _K = 10) -> Response:
         """The movies closest to this one in the model's item space (plus a genre term)."""
         pairs = store.similar(movie_id, k)
-        return {"movie": store.movie(int(store.item_index([movie_id])[0])),
-                "similar": [{"movie": store.movie(i), "similarity": s} for i, s in pairs]}
+        return JSONBytes({"movie": store.movie(int(store.item_index([movie_id])[0])),
+                          "similar": [{"movie": store.movie(i), "similarity": s}
+                                      for i, s in pairs]})
 
     @app.get("/users/{user_id}/recommendations", response_model=schemas.Recommendations,
              tags=["recommendations"], responses=_ERRORS)
-    def user_recommendations(
+    async def user_recommendations(
         user_id: Annotated[int, PathParam(ge=0, le=schemas.MAX_ID)], k: _K = 10
-    ) -> dict:
+    ) -> Response:
         """Top k for a user the model was trained on; movies they rated are left out."""
-        return {"user_id": user_id, "recommendations": _recs(store, store.for_user(user_id, k))}
+        key = (user_id, k)
+        body = user_cache.get(key)
+        if body is None:
+            recs = await run_in_threadpool(store.for_user, user_id, k)
+            body = _dump({"user_id": user_id, "recommendations": _recs(store, recs)})
+            user_cache[key] = body
+            if len(user_cache) > USER_CACHE_SIZE:
+                user_cache.popitem(last=False)
+        return JSONBytes(body)
 
     @app.post("/recommendations", response_model=schemas.Recommendations,
               tags=["recommendations"],
               responses={404: {"model": schemas.ErrorMessage},
                          422: {"model": schemas.ErrorMessage}})
-    def recommendations(picks: schemas.PicksRequest) -> dict:
+    async def recommendations(picks: schemas.PicksRequest) -> Response:
         """Top k for a new person from their picks (no account, no retraining): the model folds
         the liked movies in; movies like the disliked ones are pushed down; picks never come
         back. Each result says which liked movie it is closest to."""
-        recs = store.for_picks(picks.liked, picks.disliked, picks.k)
-        return {"user_id": None, "recommendations": _recs(store, recs)}
+        recs = await run_in_threadpool(
+            store.for_picks, picks.liked, picks.disliked, picks.k)
+        return JSONBytes({"user_id": None, "recommendations": _recs(store, recs)})
 
     @app.get("/posters/{movie_id}", tags=["movies"], responses={
         200: {"content": {"image/svg+xml": {}, "image/jpeg": {}}}, **_ERRORS})

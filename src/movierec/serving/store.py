@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from movierec.errors import MovierecError
-from movierec.models.base import Recommender, top_k
+from movierec.models.base import Recommender
 from movierec.serving.catalogue import display_titles, load_catalogue
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,6 @@ DISLIKE_WEIGHT = 2.0
 """Standardised-score penalty per unit of cosine similarity to the closest disliked movie."""
 VARIED_POOL = 300
 """How many of the most popular movies the browse order re-arranges for variety."""
-USER_CACHE_SIZE = 4096
 
 
 class NotFound(MovierecError, KeyError):
@@ -102,7 +100,7 @@ class Store:
         self.vectors = _item_vectors(model)
         self.browse_order = self._varied_order()
         self._lock = threading.Lock()
-        self._user_cache: OrderedDict[tuple[int, int], list[Recommendation]] = OrderedDict()
+        self.timings_ms = self._warm_up()
 
     @classmethod
     def open(cls, artifact: str | Path, data_dir: str | Path | None = None) -> Store:
@@ -177,7 +175,7 @@ class Store:
         scores = self.similarity(np.asarray([j]))[0]
         allowed = self.servable.copy()
         allowed[j] = False
-        items, s = top_k(scores, k, allowed)
+        items, s = _top_k(scores, k, allowed)
         return list(zip(items.tolist(), s.tolist(), strict=True))
 
     def similarity(self, rows: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
@@ -193,22 +191,11 @@ class Store:
     # ------------------------------------------------------------------ recommendations
     def for_user(self, user_id: int, k: int = 10) -> list[Recommendation]:
         """Top ``k`` for a train user, their train movies excluded, each with the train movie
-        most similar to it as the reason (cached: the model does not change while serving)."""
+        most similar to it as the reason."""
         u = self.user_index(user_id)
-        key = (u, k)
-        with self._lock:
-            hit = self._user_cache.get(key)
-            if hit is not None:
-                self._user_cache.move_to_end(key)
-                return hit
-            items, scores = self.model.recommend(u, k, exclude_seen=True)
+        items, scores = self.model.recommend(u, k, exclude_seen=True)
         seen = self.model.seen_.indices[self.model.seen_.indptr[u]: self.model.seen_.indptr[u + 1]]
-        recs = self._with_reasons(items, scores, seen.astype(np.int32), "you watched")
-        with self._lock:
-            self._user_cache[key] = recs
-            if len(self._user_cache) > USER_CACHE_SIZE:
-                self._user_cache.popitem(last=False)
-        return recs
+        return self._with_reasons(items, scores, seen.astype(np.int32), "you watched")
 
     def for_picks(self, liked: list[int], disliked: list[int] | None = None, k: int = 10
                   ) -> list[Recommendation]:
@@ -228,8 +215,9 @@ class Store:
         allowed[li] = False
         allowed[di] = False
         if len(li):
-            with self._lock:
-                scores = self.model.score_folded(self.model.fold_in(li)).astype(np.float64)
+            with self._lock:  # fold_in may touch shared model state (NCF: requires_grad)
+                state = self.model.fold_in(li)
+            scores = self.model.score_folded(state).astype(np.float64)
         else:
             scores = np.log1p(self.popularity).astype(np.float64)
         if len(di):
@@ -238,7 +226,7 @@ class Store:
             scores = (scores - (cand.mean() if cand.size else 0.0)) / (std if std > 0 else 1.0)
             closeness = self.similarity(di).max(axis=0) / (1.0 + GENRE_WEIGHT)
             scores -= DISLIKE_WEIGHT * np.clip(closeness, 0.0, None)
-        items, s = top_k(scores, k, allowed)
+        items, s = _top_k(scores, k, allowed)
         return self._with_reasons(items, s, li, "you liked")
 
     def _with_reasons(self, items: np.ndarray, scores: np.ndarray, sources: np.ndarray,
@@ -252,6 +240,26 @@ class Store:
                 for i, s, b in zip(items, scores, best, strict=True)]
 
     # ------------------------------------------------------------------ setup helpers
+    def _warm_up(self) -> dict[str, float]:
+        """Run each model call once (models build caches on first use) and time a second run:
+        ``{"fold_in": ms, "recommend": ms}`` for five picks and for one known user."""
+        import time
+
+        picks = self.browse_order[:5].astype(np.int32)
+        timings = {}
+        for name, call in (("fold_in", lambda: self.model.score_folded(
+                self.model.fold_in(picks))),
+                           ("recommend", lambda: self.model.recommend(0, 10))):
+            if len(picks) == 0 or (name == "recommend" and len(self.user_ids) == 0):
+                timings[name] = 0.0
+                continue
+            call()
+            t0 = time.perf_counter()
+            call()
+            timings[name] = 1000 * (time.perf_counter() - t0)
+        log.info("model call times (ms): %s", timings)
+        return timings
+
     def _build_genres(self) -> None:
         names = sorted({g for gs in self.genres for g in gs})
         self.genre_names: list[str] = names
@@ -287,6 +295,20 @@ class Store:
             remaining[best] = False
             recent = 0.6 * recent + g[best]
         return np.concatenate([pool[order], by_pop[VARIED_POOL:]]).astype(np.int64)
+
+
+def _top_k(scores: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best allowed items, best first (ties by ascending index among those kept):
+    ``(item_idx int32, scores float32)``. NaN scores count as the lowest."""
+    valid = allowed & ~np.isnan(scores)
+    masked = np.where(valid, scores, -np.inf)
+    n = int(valid.sum())
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.float32)
+    idx = np.argpartition(-masked, k - 1)[:k] if k < len(masked) else np.arange(len(masked))
+    idx = idx[np.lexsort((idx, -masked[idx]))][:k]
+    return idx.astype(np.int32), masked[idx].astype(np.float32)
 
 
 def _item_vectors(model: Recommender) -> np.ndarray | sp.csr_matrix:
