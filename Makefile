@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make quickstart   set up .venv (if needed) and run the main job
+#   make quickstart   set up .venv (if needed), train the default model once, serve the app
 #   make test         set up .venv (if needed) and run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -22,8 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	@bash scripts/check_no_cuda.sh $(BIN)/pip
 	@touch $@
 
+# Get ml-latest-small, train the default model once (iALS, seconds), serve the app.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 quickstart: setup
-	$(BIN)/movierec datasets info ml-latest-small $(DATA_OPT)
+	$(BIN)/movierec quickstart $(DATA_OPT) --host $(HOST) --port $(PORT)
 
 test: setup
 	OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q
