@@ -213,3 +213,16 @@ def test_non_factor_model_uses_cooccurrence_similarity(planted_artifacts):
         recs = c.post("/recommendations", json={"liked": liked, "k": 5}).json()
         assert len(recs["recommendations"]) == 5
         assert all(r["because_id"] in liked for r in recs["recommendations"])
+
+
+def test_answer_cache_only_serves_what_the_app_answered(client):
+    fresh = client.get("/users/5/recommendations?k=4")
+    cached = client.get("/users/5/recommendations?k=4")
+    assert fresh.status_code == cached.status_code == 200 and fresh.content == cached.content
+    assert cached.headers["content-type"] == "application/json"
+    assert client.get("/users/5/recommendations").json()["recommendations"][:4] == \
+        fresh.json()["recommendations"]  # k defaults to 10; same order
+    assert client.get("/users/5/recommendations?k=0").status_code == 422
+    assert client.get("/users/5/recommendations?k=4&k=500").status_code == 422
+    assert client.get("/users/99999/recommendations?k=4").status_code == 404
+    assert client.post("/users/5/recommendations?k=4").status_code == 405
