@@ -298,3 +298,39 @@ def test_real_sentence_model_on_a_few_texts(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
     sims = vectors @ vectors.T
     assert sims[0, 1] > sims[0, 2] + 0.2 and sims[2, 3] > sims[2, 1]
+
+
+# ---------------------------------------------------------------------- command line
+def test_similar_and_training_set_commands(real_data_dir, tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from movierec.cli import app
+
+    monkeypatch.setenv("MOVIEREC_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    args = ["--dataset", "ml-latest-small", "--data-dir", str(real_data_dir), "--json"]
+    result = runner.invoke(app, ["similar", "Toy Story (1995)", *args, "--method", "genre"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert len(out["similar"]) == 10
+    assert {"item_id", "title", "score"} == set(out["similar"][0])
+    result = runner.invoke(app, ["similar", "Toy Story", *args, "--method", "text",
+                                 "--embedder", "hashing"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["movie"]["item_id"] == 1
+    bad = runner.invoke(app, ["similar", "Toy Stroy", *args])
+    assert bad.exit_code != 0 and "Toy Story (1995)" in str(bad.exception)
+
+    common = ["ml-100k", "--data-dir", str(real_data_dir), "--method", "genre", "--json"]
+    rows_path = tmp_path / "rows.parquet"
+    result = runner.invoke(app, ["content", "training-set", *common, "--out", str(rows_path)])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    rows = pl.read_parquet(rows_path)
+    assert rows.height == info["rows"] and info["negative"] == 3 * info["positive"] > 0
+    # the rows come from the leave-one-out train part: no user's held-out test movie is in them
+    test = pl.read_csv(real_data_dir / "eval" / "ml-100k" / "loo_test.tsv", separator="\t",
+                       has_header=False, new_columns=["user_id", "item_id", "r", "t"])
+    positives = rows.filter(pl.col("interaction") == 1)
+    assert positives.join(test, on=["user_id", "item_id"]).height == 0

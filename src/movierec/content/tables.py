@@ -61,15 +61,20 @@ def positive_matrix(train: Dataset, threshold: float = POSITIVE_THRESHOLD) -> sp
     A positive is a rating ``>= threshold``. A user with no such rating keeps all their rated
     movies (so every user with a rating has a profile). Users without ratings have empty rows.
     """
-    pos = train.rating >= threshold
-    has_pos = np.bincount(train.user_idx[pos], minlength=train.n_users) > 0
-    keep = pos | ~has_pos[train.user_idx]
-    m = sp.csr_matrix(
-        (np.ones(int(keep.sum()), np.float32), (train.user_idx[keep], train.item_idx[keep])),
-        shape=(train.n_users, train.n_items),
-    )
-    m.data[:] = 1.0  # a repeated (user, item) pair still counts once
-    return m
+    csr = train.csr  # cached on the Dataset; one entry per (user, movie)
+    rows = np.repeat(np.arange(train.n_users), np.diff(csr.indptr))
+    pos = csr.data >= threshold
+    has_pos = np.bincount(rows[pos], minlength=train.n_users) > 0
+    keep = pos | ~has_pos[rows]
+    indptr = np.zeros(train.n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[keep], minlength=train.n_users), out=indptr[1:])
+    return sp.csr_matrix((np.ones(int(indptr[-1]), np.float32), csr.indices[keep], indptr),
+                         shape=csr.shape)
+
+
+def _genres_touched(m: sp.csr_matrix, genre_matrix: sp.csr_matrix) -> np.ndarray:
+    """``bool (n_users, n_genres)``: genres of any movie in each row of ``m``."""
+    return np.asarray(m @ genre_matrix.toarray()) > 0
 
 
 def _row_mean(m: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
@@ -152,22 +157,21 @@ def build_genre_tables(
     """All the tables of the module docstring for the users of ``train``."""
     if not train.genre_names:
         raise MovierecError(f"{train.name}: the item table has no genres to build tables over")
-    users = unit_rows(user_embeddings(train, item_vectors, threshold))
+    _check_vectors(item_vectors, train.n_items)
+    pos = positive_matrix(train, threshold)
+    users = unit_rows(_row_mean(pos, np.asarray(item_vectors, np.float32)))
     genres = unit_rows(genre_embeddings(train, item_vectors))
     user_genre = users @ genres.T
-    g = train.genre_matrix
-    pos = positive_matrix(train, threshold)
-    seen = sp.csr_matrix(
-        (np.ones(train.n_ratings, np.float32), (train.user_idx, train.item_idx)),
-        shape=(train.n_users, train.n_items),
-    )
+    seen = train.csr
     return GenreTables(
         genre_names=list(train.genre_names),
         user_genre=user_genre.astype(np.float32, copy=False),
         genre_genre=(genres @ genres.T).astype(np.float32, copy=False),
         median=np.median(user_genre, axis=1).astype(np.float32),
-        liked=(pos @ g).toarray() > 0,
-        interacted=(seen @ g).toarray() > 0,
+        liked=_genres_touched(pos, train.genre_matrix),
+        interacted=_genres_touched(sp.csr_matrix((np.ones_like(seen.data), seen.indices,
+                                                  seen.indptr), shape=seen.shape),
+                                   train.genre_matrix),
     )
 
 
