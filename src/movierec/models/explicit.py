@@ -167,7 +167,7 @@ class IterativeRatingModel(RatingModel):
                ) -> LearningCurve:
         rng = np.random.default_rng(self.seed)
         self._init_params(data, rng)
-        base = data.name.replace("/fit", "")
+        base = data.name.replace("/fit", "").replace("/", "-")
         curve = LearningCurve(f"{self.name}_{base}_seed{self.seed}_{stage}")
         best, best_state, since = np.inf, None, 0
         for epoch in range(1, epochs + 1):
@@ -241,6 +241,10 @@ class FactorModel(RatingModel):
         y = (r - self.global_mean_ - self.item_bias_[items]).astype(np.float64)
         lam = float(getattr(self, "reg", 0.05)) * max(1, len(items)) + 1e-3
         return np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y).astype(np.float32)
+
+    def fold_in_size(self) -> int:
+        """Length of the :meth:`fold_in` state."""
+        return self.user_factors_.shape[1] + 1
 
     def score_folded(self, state: np.ndarray) -> np.ndarray:
         """``float32 (n_items,)`` predicted ratings for a person :meth:`fold_in` described."""
@@ -467,4 +471,8 @@ def solve_rows(indptr: np.ndarray, cols: np.ndarray, y: np.ndarray, factors: np.
 
 # the registry imports this module for every explicit model name; the neural ones live beside it
 # (torch is imported only when they train or predict)
-from movierec.models import explicit_neural  # noqa: E402, F401
+from movierec.models import (  # noqa: E402, F401
+    explicit_autorec,
+    explicit_blend,
+    explicit_neural,
+)
