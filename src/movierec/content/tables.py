@@ -200,7 +200,9 @@ def plot_genre_heatmap(
     n = len(genre_names)
     size = max(6.0, 0.55 * n + 2)
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    lo = float(min(0.0, np.min(genre_genre)))
+    # colours span the values present (mean text embeddings are all alike: 0.7-1.0)
+    lo = float(np.floor(np.min(genre_genre) * 20) / 20) if n else 0.0
+    lo = min(lo, 0.95)
     im = ax.imshow(genre_genre, cmap="viridis", vmin=lo, vmax=1.0)
     ax.set_xticks(range(n), genre_names, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(n), genre_names, fontsize=8)
