@@ -59,3 +59,25 @@ def test_neumf_from_pretrained_mixes_the_two_outputs():
 def test_pretrained_shapes_must_match():
     with pytest.raises(RuntimeError):
         init_neumf_from(NeuMF(12, 9, 4, 5, [8, 4]), GMF(12, 9, 8), MLP(12, 9, 5, [8, 4]))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GMF(30, 20, 8),
+    lambda: MLP(30, 20, 8, [16, 8, 4]),
+    lambda: NeuMF(30, 20, 8, 6, [12, 6], dropout=0.0),
+])
+def test_grouped_forward_equals_pairs_with_the_same_gradient(make):
+    torch.manual_seed(3)
+    net = make()
+    u = torch.randint(0, 30, (70,))  # long enough for the table-projection path
+    items = torch.randint(0, 20, (70, 5))
+    grouped = net.forward_groups(u, items)
+    pairs = net(u.repeat_interleave(5), items.reshape(-1)).view(70, 5)
+    torch.testing.assert_close(grouped, pairs, rtol=1e-5, atol=1e-6)
+    grouped.square().sum().backward()
+    g1 = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    pairs = net(u.repeat_interleave(5), items.reshape(-1)).view(70, 5)
+    pairs.square().sum().backward()
+    for a, p in zip(g1, net.parameters(), strict=True):
+        torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-6)

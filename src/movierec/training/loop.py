@@ -119,7 +119,11 @@ class Task:
 
         s = self.settings
         with self.autocast():
-            logits = self.net(u, i)
+            g = self.builder.k + 1
+            if g > 1 and u.shape[0] % g == 0:  # whole groups: one user, its item and negatives
+                logits = self.net.forward_groups(u.view(-1, g)[:, 0], i.view(-1, g)).reshape(-1)
+            else:
+                logits = self.net(u, i)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
         parts = {"log_loss": loss.detach()}
         if s.l2 > 0:

@@ -48,47 +48,44 @@ class _Tower(nn.Module):
         self.dropout = float(dropout)
         self.out_dim = layers[-1]
 
-    def first(
-        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor
-    ) -> torch.Tensor:
-        """Pre-activation of the first layer for the pairs ``(u, i)``: ``(B, layers[0])``."""
-        n_rows = user_table.shape[0] + item_table.shape[0]
-        if u.shape[0] > 2 * n_rows:  # project the tables once, then gather
-            hu = self.first_user(user_table)[u]
-            hi = self.first_item(item_table)[i]
-        else:
-            hu = self.first_user(user_table[u])
-            hi = self.first_item(item_table[i])
-        return hu + hi
+    @staticmethod
+    def _project(layer: nn.Linear, table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """``layer(table[idx])``; projects the whole table first when ``idx`` is much longer."""
+        if idx.numel() > 2 * table.shape[0]:
+            return nn.functional.embedding(idx, layer(table))
+        return layer(nn.functional.embedding(idx, table))
 
-    def forward(
-        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor
-    ) -> torch.Tensor:
-        x = torch.relu(self.first(user_table, item_table, u, i))
-        x = self._drop(x)
-        for layer in self.rest:
-            x = self._drop(torch.relu(layer(x)))
-        return x
-
-    def grid(
-        self, user_vecs: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor
-    ) -> torch.Tensor:
-        """Last layer for every (user, item) pair: ``(U, M, out_dim)`` from ``(U, d)`` user
-        vectors and ``(M,)`` item indices."""
-        x = self.first_user(user_vecs)[:, None, :] + self.first_item(item_table[items])[None]
+    def _top(self, x: torch.Tensor) -> torch.Tensor:
         x = self._drop(torch.relu(x))
         for layer in self.rest:
             x = self._drop(torch.relu(layer(x)))
         return x
 
+    def forward(
+        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor
+    ) -> torch.Tensor:
+        """Last layer ``(B, out_dim)`` for the pairs ``(u[b], i[b])``."""
+        hu = self._project(self.first_user, user_table, u)
+        return self._top(hu + self._project(self.first_item, item_table, i))
+
+    def groups(
+        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor
+    ) -> torch.Tensor:
+        """Last layer ``(G, m, out_dim)`` for user ``u[g]`` with each of items ``i[g, :]``."""
+        hu = self._project(self.first_user, user_table, u)
+        return self._top(hu[:, None, :] + self._project(self.first_item, item_table, i))
+
+    def grid(
+        self, user_vecs: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor
+    ) -> torch.Tensor:
+        """Last layer ``(U, M, out_dim)`` for every (user vector, item) pair."""
+        hu = self.first_user(user_vecs)
+        return self._top(hu[:, None, :] + self._project(self.first_item, item_table, items)[None])
+
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
         if self.dropout > 0 and self.training:
             return nn.functional.dropout(x, self.dropout, training=True)
         return x
-
-    def weight_of_concat(self) -> torch.Tensor:
-        """The first layer as one ``(layers[0], 2 * in_half)`` matrix over ``[u; i]``."""
-        return torch.cat([self.first_user.weight, self.first_item.weight], dim=1)
 
 
 def _embedding(n: int, dim: int, std: float) -> nn.Embedding:
@@ -97,7 +94,29 @@ def _embedding(n: int, dim: int, std: float) -> nn.Embedding:
     return emb
 
 
-class GMF(nn.Module):
+class _Scorer(nn.Module):
+    """Three views of one network's logits, each built from ``_parts`` (logits without the
+    output bias, given the output weights ``w``):
+
+    * ``forward(u, i)``: pairs, ``(B,)``;
+    * ``forward_groups(u, items)``: user ``u[g]`` with items ``items[g, :]``, ``(G, m)`` (a
+      training epoch is laid out this way: each observed item followed by its negatives);
+    * ``score_grid(user_vecs, items)``: every user vector with every item, ``(U, M)``.
+    """
+
+    out: nn.Linear
+
+    def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return self._pairs(u, i, self.out.weight[0]) + self.out.bias
+
+    def forward_groups(self, u: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self._groups(u, items, self.out.weight[0]) + self.out.bias
+
+    def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self._grid(user_vecs, items, self.out.weight[0]) + self.out.bias
+
+
+class GMF(_Scorer):
     """Generalised matrix factorisation: ``logit = h . (p_u * q_i) + b``."""
 
     def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.01):
@@ -108,12 +127,14 @@ class GMF(nn.Module):
         nn.init.normal_(self.out.weight, mean=1.0 / factors**0.5, std=0.01)
         nn.init.zeros_(self.out.bias)
 
-    def features(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer ``(B, factors)``: the element-wise product."""
-        return self.user(u) * self.item(i)
+    def _pairs(self, u, i, w):
+        return (self.user(u) * self.item(i)) @ w
 
-    def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        return self.out(self.features(u, i)).squeeze(-1)
+    def _groups(self, u, items, w):
+        return (self.item(items) * (self.user(u) * w)[:, None, :]).sum(dim=-1)
+
+    def _grid(self, user_vecs, items, w):
+        return (user_vecs * w) @ self.item(items).T
 
     def embedding_tables(self) -> list[torch.Tensor]:
         return [self.user.weight, self.item.weight]
@@ -122,15 +143,8 @@ class GMF(nn.Module):
         """``(U, factors)``: what :meth:`score_grid` needs to know about users ``u``."""
         return self.user(u)
 
-    def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Logits ``(U, M)`` of users given by ``(U, factors)`` vectors for ``(M,)`` items."""
-        return (user_vecs * self.out.weight) @ self.item(items).T + self.out.bias
 
-    def _grid_part(self, user_vecs: torch.Tensor, items: torch.Tensor, w: torch.Tensor):
-        return (user_vecs * w) @ self.item(items).T
-
-
-class MLP(nn.Module):
+class MLP(_Scorer):
     """Multi-layer perceptron over concatenated user and item embeddings."""
 
     def __init__(
@@ -148,12 +162,14 @@ class MLP(nn.Module):
         self.tower = _Tower(mlp_factors, list(layers), dropout)
         self.out = nn.Linear(self.tower.out_dim, 1)
 
-    def features(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        """The last tower layer ``(B, layers[-1])``."""
-        return self.tower(self.user.weight, self.item.weight, u, i)
+    def _pairs(self, u, i, w):
+        return self.tower(self.user.weight, self.item.weight, u, i) @ w
 
-    def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        return self.out(self.features(u, i)).squeeze(-1)
+    def _groups(self, u, items, w):
+        return self.tower.groups(self.user.weight, self.item.weight, u, items) @ w
+
+    def _grid(self, user_vecs, items, w):
+        return self.tower.grid(user_vecs, self.item.weight, items) @ w
 
     def embedding_tables(self) -> list[torch.Tensor]:
         return [self.user.weight, self.item.weight]
@@ -162,16 +178,10 @@ class MLP(nn.Module):
         """``(U, mlp_factors)``: what :meth:`score_grid` needs to know about users ``u``."""
         return self.user(u)
 
-    def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Logits ``(U, M)`` of users given by ``(U, mlp_factors)`` vectors for ``(M,)`` items."""
-        return self._grid_part(user_vecs, items, self.out.weight[0]) + self.out.bias
 
-    def _grid_part(self, user_vecs: torch.Tensor, items: torch.Tensor, w: torch.Tensor):
-        return self.tower.grid(user_vecs, self.item.weight, items) @ w
-
-
-class NeuMF(nn.Module):
-    """Neural matrix factorisation: a GMF path and an MLP path fused by one output layer."""
+class NeuMF(_Scorer):
+    """Neural matrix factorisation: a GMF path and an MLP path fused by one output layer over
+    their concatenated last layers (computed as the sum of the two halves' dot products)."""
 
     def __init__(
         self,
@@ -187,13 +197,21 @@ class NeuMF(nn.Module):
         self.gmf = GMF(n_users, n_items, factors, init_std)
         self.mlp = MLP(n_users, n_items, mlp_factors, layers, dropout, init_std)
         del self.gmf.out, self.mlp.out  # NeuMF has one output over both paths
+        self.factors = factors
         self.out = nn.Linear(factors + self.mlp.tower.out_dim, 1)
 
-    def features(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.gmf.features(u, i), self.mlp.features(u, i)], dim=1)
+    def _pairs(self, u, i, w):
+        f = self.factors
+        return self.gmf._pairs(u, i, w[:f]) + self.mlp._pairs(u, i, w[f:])
 
-    def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        return self.out(self.features(u, i)).squeeze(-1)
+    def _groups(self, u, items, w):
+        f = self.factors
+        return self.gmf._groups(u, items, w[:f]) + self.mlp._groups(u, items, w[f:])
+
+    def _grid(self, user_vecs, items, w):
+        f = self.factors
+        return (self.gmf._grid(user_vecs[:, :f], items, w[:f])
+                + self.mlp._grid(user_vecs[:, f:], items, w[f:]))
 
     def embedding_tables(self) -> list[torch.Tensor]:
         return self.gmf.embedding_tables() + self.mlp.embedding_tables()
@@ -201,13 +219,6 @@ class NeuMF(nn.Module):
     def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
         """``(U, factors + mlp_factors)``: the GMF then the MLP user embedding."""
         return torch.cat([self.gmf.user(u), self.mlp.user(u)], dim=1)
-
-    def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Logits ``(U, M)`` of users given by ``(U, factors + mlp_factors)`` vectors."""
-        f = self.gmf.user.embedding_dim
-        w = self.out.weight[0]
-        gmf = self.gmf._grid_part(user_vecs[:, :f], items, w[:f])
-        return gmf + self.mlp._grid_part(user_vecs[:, f:], items, w[f:]) + self.out.bias
 
 
 @torch.no_grad()

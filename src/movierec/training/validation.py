@@ -57,7 +57,7 @@ class ValidationSet:
             for s in range(0, len(self), rows):
                 u = self.users[s : s + rows].to(device)
                 c = self.candidates[s : s + rows].to(device)
-                scores = net(u.repeat_interleave(n_cand), c.reshape(-1)).float().view(-1, n_cand)
+                scores = net.forward_groups(u, c).float()
                 ranks.append((scores[:, 1:] >= scores[:, :1]).sum(dim=1).cpu())
         net.train(was_training)
         rank = torch.cat(ranks).double() if ranks else torch.zeros(0, dtype=torch.float64)
