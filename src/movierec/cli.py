@@ -251,7 +251,8 @@ def models() -> None:
     table.add_column("default grid")
     for name in available():
         cls = get_class(name)
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        # the docstring's first sentence, without reST markup
+        doc = " ".join((cls.__doc__ or "").split()).split(". ")[0].replace("``", "")
         table.add_row(name, doc, str(getattr(cls, "param_grid", {}) or "-"))
     console.print(table)
 
