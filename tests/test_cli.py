@@ -143,6 +143,8 @@ def test_compare_writes_tables_and_charts(real_data_dir, tmp_path):
     assert "| popularity |" in (out / "results.md").read_text()
     pngs = sorted(out.glob("*.png"))
     assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    page = (out / "index.html").read_text()
+    assert all(f'src="{p.name}"' in page for p in pngs)
 
 
 def test_compare_config_typo_is_named(capsys, tmp_path):

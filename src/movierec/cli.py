@@ -217,8 +217,8 @@ def compare(
         out_console.print(table)
     out_dir = out or Path(cfg.output_dir or Path("results") / cfg.name)
     written = write_outputs(comparison, out_dir)
-    console.print(f"wrote {written['json']}, {written['markdown']} and "
-                  f"{len(written['charts'])} charts in {out_dir}")
+    console.print(f"wrote {written['json']}, {written['markdown']}, {written['html']} and "
+                  f"{len(written['charts'])} figures in {out_dir}")
 
 
 @app.command("train")

@@ -56,6 +56,7 @@ class RunResult:
     train_seconds: float  # mean fit time of the final model
     eval_seconds: float  # mean evaluation time
     selection: list[GridPoint] = field(default_factory=list)
+    curves: list[dict[str, Any]] = field(default_factory=list)  # first seed's learning curves
 
 
 @dataclass
@@ -167,13 +168,17 @@ def select_on_validation(
 
 
 # ---------------------------------------------------------------------- evaluation
-def evaluate_protocol(model, split: Split, protocol: str) -> dict[str, float]:
+CURVE_KS = tuple(range(1, 21))
+"""Cut-offs reported besides 10, for the HR@K / NDCG@K curves of the model report."""
+
+
+def evaluate_protocol(model, split: Split, protocol: str, ks=()) -> dict[str, float]:
     from movierec.evaluation import protocols
 
     if protocol == "p1":
-        return protocols.evaluate_p1(model, split)
+        return protocols.evaluate_p1(model, split, ks=ks)
     if protocol == "p2":
-        return protocols.evaluate_p2(model, split)
+        return protocols.evaluate_p2(model, split, ks=ks)
     if protocol == "p3":
         return protocols.evaluate_p3(model, split.train, split.test)
     raise ValueError(f"unknown protocol {protocol!r}; expected p1, p2 or p3")
@@ -193,15 +198,18 @@ def run_model(
     run_seeds = seeds if takes_seed(model_class(spec.name)) else seeds[:1]
     per_protocol: dict[str, list[dict[str, float]]] = {p: [] for p in protocols}
     fit_times: list[float] = []
+    curves: list[dict[str, Any]] = []
     eval_times: dict[str, list[float]] = {p: [] for p in protocols}
     for seed in run_seeds:
         model = build(spec, params, seed)
         t0 = time.perf_counter()
         model.fit(split.train)
         fit_times.append(time.perf_counter() - t0)
+        if not curves:
+            curves = learning_curves(model)
         for protocol in protocols:
             t0 = time.perf_counter()
-            per_protocol[protocol].append(evaluate_protocol(model, split, protocol))
+            per_protocol[protocol].append(evaluate_protocol(model, split, protocol, CURVE_KS))
             eval_times[protocol].append(time.perf_counter() - t0)
         if progress:
             progress(f"{spec.display_name} seed {seed}: fitted in {fit_times[-1]:.1f}s")
@@ -216,9 +224,36 @@ def run_model(
             metrics={k: float(v.mean()) for k, v in values.items()},
             spread={k: float(v.std()) for k, v in values.items()},
             per_seed=runs, train_seconds=float(np.mean(fit_times)),
-            eval_seconds=float(np.mean(eval_times[protocol])), selection=tried,
+            eval_seconds=float(np.mean(eval_times[protocol])), selection=tried, curves=curves,
         ))
     return results
+
+
+def learning_curves(model) -> list[dict[str, Any]]:
+    """Per-epoch series a fitted model recorded, as ``{"name", "epochs", "series": {label:
+    values}}`` dicts; empty for models that do not train in epochs.
+
+    Understands NCF's ``history_`` (a dict whose ``epochs`` is a list of per-epoch records) and
+    the explicit models' ``curves_`` (:class:`~movierec.training.curves.LearningCurve` list).
+    """
+    out: list[dict[str, Any]] = []
+    history = getattr(model, "history_", None)
+    if isinstance(history, dict) and history.get("epochs"):
+        records = [r for r in history["epochs"] if isinstance(r, dict)]
+        epochs = [r.get("epoch", i + 1) for i, r in enumerate(records)]
+        labels = sorted({k for r in records for k, v in r.items()
+                         if k != "epoch" and not k.endswith("seconds")
+                         and isinstance(v, int | float)})
+        series = {k: [float(r.get(k, float("nan"))) for r in records] for k in labels}
+        if series:
+            out.append({"name": type(model).__name__, "epochs": epochs, "series": series,
+                        "best_epoch": history.get("best_epoch")})
+    for curve in getattr(model, "curves_", None) or []:
+        out.append({"name": curve.name, "epochs": list(curve.epochs),
+                    "series": {f"train {curve.metric}": list(curve.train),
+                               f"valid {curve.metric}": list(curve.valid)},
+                    "best_epoch": curve.best_epoch or None})
+    return out
 
 
 def run_comparison(

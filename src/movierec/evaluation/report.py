@@ -91,20 +91,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def bar_charts(comparison: Comparison, out_dir: Path) -> list[Path]:
-    """One PNG per (dataset, protocol, metric): a bar per model with its spread over seeds."""
+def bar_charts(comparison: Comparison, out_dir: Path) -> dict[tuple[str, str], list[Path]]:
+    """One PNG per (dataset, protocol, metric): a bar per model with its spread over seeds.
+    Returns the files per (dataset, protocol)."""
     import io
 
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
+    written: dict[tuple[str, str], list[Path]] = {}
     for (dataset, protocol), results in groups(comparison).items():
         for metric in headline_metrics(protocol, results):
             rows = [r for r in results if metric in r.metrics]
-            fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
+            fig = Figure(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
+            ax = fig.add_subplot()
             names = [r.model for r in rows]
             ax.bar(names, [r.metrics[metric] for r in rows],
                    yerr=[r.spread.get(metric, 0.0) for r in rows], capsize=4, color="#4c72b0")
@@ -116,20 +115,24 @@ def bar_charts(comparison: Comparison, out_dir: Path) -> list[Path]:
             fig.tight_layout()
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110)
-            plt.close(fig)
             safe = metric.replace("@", "at").replace("/", "_")
             path = out_dir / f"{dataset}-{protocol}-{safe}.png"
             _atomic_write(path, buf.getvalue())
-            written.append(path)
+            written.setdefault((dataset, protocol), []).append(path)
     return written
 
 
 def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path | list[Path]]:
-    """Write ``results.json``, ``results.md`` and the bar charts into ``out_dir``."""
+    """Write ``results.json``, ``results.md`` and the HTML report (``index.html`` with its
+    figures: bar charts, HR/NDCG@K curves, fit time vs quality, learning curves)."""
+    from movierec.evaluation.report_html import write_html_report
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "results.json",
                   json.dumps(comparison.to_dict(), indent=2, default=str).encode())
     _atomic_write(out / "results.md", markdown(comparison).encode())
-    charts = bar_charts(comparison, out)
-    return {"json": out / "results.json", "markdown": out / "results.md", "charts": charts}
+    page = write_html_report(comparison, out)
+    charts = sorted(out.glob("*.png"))
+    return {"json": out / "results.json", "markdown": out / "results.md", "html": page,
+            "charts": charts}
