@@ -78,11 +78,13 @@ def time_quality_scatter(results: list[RunResult], metric: str, title: str,
     if not rows:
         return None
     fig, ax = _figure()
-    for r in rows:
+    ranked = sorted(rows, key=lambda r: r.metrics[metric])
+    for n, r in enumerate(ranked):
         x = max(r.train_seconds, 1e-3)
         ax.errorbar(x, r.metrics[metric], yerr=r.spread.get(metric, 0.0), fmt="o", capsize=3)
-        ax.annotate(r.model, (x, r.metrics[metric]), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8)
+        # neighbours in quality alternate above / below their point so close labels stay apart
+        ax.annotate(r.model, (x, r.metrics[metric]), textcoords="offset points",
+                    xytext=(6, 5 if n % 2 else -11), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("fit time of the final model (s, log scale)")
     ax.set_ylabel(metric)
