@@ -150,7 +150,8 @@ class IterativeRatingModel(RatingModel):
             fit_part = train
         if valid is not None and valid.n_ratings == 0:
             valid = None
-        curve = self._train(fit_part, valid, int(self.epochs), "select" if refit else "fit")
+        stage = "select" if refit else ("early-stop" if valid is not None else "fixed")
+        curve = self._train(fit_part, valid, int(self.epochs), stage)
         if refit:
             final = self._train(train, None, max(1, curve.best_epoch), "refit")
             final.best_epoch = curve.best_epoch
@@ -167,8 +168,7 @@ class IterativeRatingModel(RatingModel):
                ) -> LearningCurve:
         rng = np.random.default_rng(self.seed)
         self._init_params(data, rng)
-        base = data.name.replace("/fit", "").replace("/", "-")
-        curve = LearningCurve(f"{self.name}_{base}_seed{self.seed}_{stage}")
+        curve = LearningCurve(f"{self.name}_{data.name.replace('/', '-')}_seed{self.seed}_{stage}")
         best, best_state, since = np.inf, None, 0
         for epoch in range(1, epochs + 1):
             self._epoch(data, rng)
@@ -327,12 +327,12 @@ class SVDSGD(_IterativeFactorModel):
     """
 
     name = "svd-sgd"
-    param_grid = {"factors": [50, 150], "reg": [0.02, 0.05]}
+    param_grid = {"factors": [50, 150], "reg": [0.05, 0.1]}
     smoke_params = {"factors": 8, "epochs": 10}
 
-    def __init__(self, factors: int = 150, lr: float = 0.007, reg: float = 0.05,
-                 reg_bias: float = 0.02, init_std: float = 0.1, epochs: int = 80,
-                 batch_size: int = 256, valid_fraction: float = 0.05, patience: int = 5,
+    def __init__(self, factors: int = 150, lr: float = 0.01, reg: float = 0.1,
+                 reg_bias: float = 0.02, init_std: float = 0.1, epochs: int = 100,
+                 batch_size: int = 1024, valid_fraction: float = 0.05, patience: int = 5,
                  curves_dir: str | None = None, seed: int = 0) -> None:
         self.factors = factors
         self.lr = lr
@@ -389,11 +389,11 @@ class MFALS(_IterativeFactorModel):
     """
 
     name = "mf-als"
-    param_grid = {"factors": [20, 50], "reg": [0.05, 0.1]}
+    param_grid = {"factors": [20, 50], "reg": [0.1, 0.15]}
     smoke_params = {"factors": 8, "epochs": 5}
 
-    def __init__(self, factors: int = 20, reg: float = 0.1, reg_bias: float = 0.01,
-                 init_std: float = 0.1, epochs: int = 20, valid_fraction: float = 0.05,
+    def __init__(self, factors: int = 50, reg: float = 0.15, reg_bias: float = 0.01,
+                 init_std: float = 0.1, epochs: int = 30, valid_fraction: float = 0.05,
                  patience: int = 3, curves_dir: str | None = None, seed: int = 0) -> None:
         self.factors = factors
         self.reg = reg

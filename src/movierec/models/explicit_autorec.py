@@ -46,7 +46,7 @@ class AutoRec(IterativeRatingModel):
     learned = ("rating_range_", "global_mean_", "item_ratings_", "enc_weight_", "enc_bias_",
                "dec_weight_", "dec_bias_", "user_offset_", "item_offset_")
 
-    def __init__(self, hidden: int = 500, reg: float = 1.0, lr: float = 0.001,
+    def __init__(self, hidden: int = 500, reg: float = 0.5, lr: float = 0.001,
                  epochs: int = 200, batch_size: int = 256, valid_fraction: float = 0.05,
                  patience: int = 10, curves_dir: str | None = None, seed: int = 0) -> None:
         self.hidden = hidden

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,13 +27,12 @@ __all__ = ["Blend", "DEFAULT_MEMBERS"]
 
 DEFAULT_MEMBERS: tuple[dict[str, Any], ...] = (
     {"name": "biases"},
-    {"name": "svd-sgd", "params": {"reg": 0.1, "lr": 0.01, "batch_size": 1024}},
-    {"name": "mf-als", "params": {"factors": 50, "reg": 0.12}},
-    {"name": "neural-side", "params": {"lr": 0.003, "reg": 0.1, "dropout": 0.5,
-                                       "weight_decay": 0.01}},
+    {"name": "svd-sgd"},
+    {"name": "neural-side"},
+    {"name": "autorec"},
 )
-"""Members when none are given: hyper-parameters chosen on validation slices of ML-100K's
-``u1.base`` / ``u3.base`` (``benchmarks/tune_explicit.py``)."""
+"""Members when none are given (each with its defaults, which were chosen on validation slices of
+ML-100K's ``u1.base`` / ``u3.base`` by ``benchmarks/tune_explicit.py``)."""
 
 
 @register
@@ -78,8 +78,8 @@ class Blend(RatingModel):
             accepted = inspect.signature(cls.__init__).parameters
             if "seed" in accepted:
                 params.setdefault("seed", int(self.seed) + j)
-            if "curves_dir" in accepted and self.curves_dir:
-                params.setdefault("curves_dir", self.curves_dir)
+            if "curves_dir" in accepted and self.curves_dir:  # apart from stand-alone runs
+                params.setdefault("curves_dir", str(Path(self.curves_dir) / self.name))
             out.append((m["name"], params))
         return out
 
