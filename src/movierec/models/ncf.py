@@ -37,6 +37,7 @@ _COMMON_DEFAULTS: dict[str, Any] = dict(
     soft_negative=2.0, patience=3, holdout=False, seed=0, num_threads=None, device="auto",
     precision="32", progress=False, log_dir=None, trainer="torch", strategy="auto", devices=1,
     diversity_alpha=0.0, diversity_temperature=1.0, fold_in_steps=100, init_std=0.01,
+    item_bias=False,
 )
 
 
@@ -174,14 +175,14 @@ class GMFRecommender(_NCF):
                  progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01):
+                 init_std: float = 0.01, item_bias: bool = False):
         self.factors = factors
         _store(self, locals())
 
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import GMF
 
-        return GMF(n_users, n_items, self.factors, self.init_std)
+        return GMF(n_users, n_items, self.factors, self.init_std, self.item_bias)
 
 
 @register
@@ -201,7 +202,7 @@ class MLPRecommender(_NCF):
                  progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01):
+                 init_std: float = 0.01, item_bias: bool = False):
         self.mlp_factors = mlp_factors
         self.layers = layers
         _store(self, locals())
@@ -213,7 +214,7 @@ class MLPRecommender(_NCF):
         from movierec.training.networks import MLP
 
         return MLP(n_users, n_items, self.mlp_factors, self._tower(), self.dropout,
-                   self.init_std)
+                   self.init_std, self.item_bias)
 
 
 @register
@@ -238,7 +239,7 @@ class NeuMFRecommender(_NCF):
                  progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01, pretrain: bool = False,
+                 init_std: float = 0.01, item_bias: bool = False, pretrain: bool = False,
                  pretrain_gmf: str | None = None, pretrain_mlp: str | None = None,
                  pretrain_epochs: int | None = None, pretrain_lr: float | None = None,
                  alpha: float = 0.5):
@@ -260,7 +261,7 @@ class NeuMFRecommender(_NCF):
         from movierec.training.networks import NeuMF
 
         return NeuMF(n_users, n_items, self.factors, self.mlp_factors, self._tower(),
-                     self.dropout, self.init_std)
+                     self.dropout, self.init_std, self.item_bias)
 
 
 def _store(model: _NCF, values: dict[str, Any]) -> None:

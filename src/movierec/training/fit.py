@@ -113,7 +113,7 @@ def _pretrain(model: Any, net, train: Dataset, valid: Dataset | None) -> None:
 _PRETRAIN_SHARED = (
     "lr", "optimizer", "weight_decay", "l2", "batch_size", "epochs", "n_negatives", "label_mode",
     "hard_positive", "soft_positive", "soft_negative", "patience", "holdout", "seed",
-    "num_threads", "device", "precision", "progress", "init_std",
+    "num_threads", "device", "precision", "progress", "init_std", "item_bias",
 )
 
 

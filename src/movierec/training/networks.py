@@ -106,26 +106,40 @@ class _Scorer(nn.Module):
 
     out: nn.Linear
 
+    def _add_item_bias(self, n_items: int, enabled: bool) -> None:
+        """An optional learned bias per item (``item_bias=True``; zero at start): popularity
+        needs no embedding dimension, and L2 on the embeddings does not shrink it."""
+        self.item_bias = nn.Embedding(n_items, 1) if enabled else None
+        if self.item_bias is not None:
+            nn.init.zeros_(self.item_bias.weight)
+
+    def _bias(self, items: torch.Tensor) -> torch.Tensor | float:
+        if self.item_bias is None:
+            return 0.0
+        return nn.functional.embedding(items, self.item_bias.weight)[..., 0]
+
     def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        return self._pairs(u, i, self.out.weight[0]) + self.out.bias
+        return self._pairs(u, i, self.out.weight[0]) + self.out.bias + self._bias(i)
 
     def forward_groups(self, u: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self._groups(u, items, self.out.weight[0]) + self.out.bias
+        return self._groups(u, items, self.out.weight[0]) + self.out.bias + self._bias(items)
 
     def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self._grid(user_vecs, items, self.out.weight[0]) + self.out.bias
+        return self._grid(user_vecs, items, self.out.weight[0]) + self.out.bias + self._bias(items)
 
 
 class GMF(_Scorer):
     """Generalised matrix factorisation: ``logit = h . (p_u * q_i) + b``."""
 
-    def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.01):
+    def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.01,
+                 item_bias: bool = False):
         super().__init__()
         self.user = _embedding(n_users, factors, init_std)
         self.item = _embedding(n_items, factors, init_std)
         self.out = nn.Linear(factors, 1)
         nn.init.normal_(self.out.weight, mean=1.0 / factors**0.5, std=0.01)
         nn.init.zeros_(self.out.bias)
+        self._add_item_bias(n_items, item_bias)
 
     def _pairs(self, u, i, w):
         return (self.user(u) * self.item(i)) @ w
@@ -155,12 +169,14 @@ class MLP(_Scorer):
         layers: list[int] | tuple[int, ...] = (64, 32, 16, 8),
         dropout: float = 0.0,
         init_std: float = 0.01,
+        item_bias: bool = False,
     ):
         super().__init__()
         self.user = _embedding(n_users, mlp_factors, init_std)
         self.item = _embedding(n_items, mlp_factors, init_std)
         self.tower = _Tower(mlp_factors, list(layers), dropout)
         self.out = nn.Linear(self.tower.out_dim, 1)
+        self._add_item_bias(n_items, item_bias)
 
     def _pairs(self, u, i, w):
         return self.tower(self.user.weight, self.item.weight, u, i) @ w
@@ -192,13 +208,15 @@ class NeuMF(_Scorer):
         layers: list[int] | tuple[int, ...] = (64, 32, 16, 8),
         dropout: float = 0.0,
         init_std: float = 0.01,
+        item_bias: bool = False,
     ):
         super().__init__()
-        self.gmf = GMF(n_users, n_items, factors, init_std)
+        self.gmf = GMF(n_users, n_items, factors, init_std)  # no item biases of their own
         self.mlp = MLP(n_users, n_items, mlp_factors, layers, dropout, init_std)
         del self.gmf.out, self.mlp.out  # NeuMF has one output over both paths
         self.factors = factors
         self.out = nn.Linear(factors + self.mlp.tower.out_dim, 1)
+        self._add_item_bias(n_items, item_bias)
 
     def _pairs(self, u, i, w):
         f = self.factors
@@ -226,15 +244,22 @@ def init_neumf_from(neumf: NeuMF, gmf: GMF, mlp: MLP, alpha: float = 0.5) -> Neu
     """Initialise ``neumf`` from pre-trained ``gmf`` and ``mlp`` (the paper's pre-training).
 
     Embeddings and tower layers are copied; the output layer becomes
-    ``[alpha * h_gmf, (1 - alpha) * h_mlp]`` with bias ``alpha * b_gmf + (1 - alpha) * b_mlp``.
+    ``[alpha * h_gmf, (1 - alpha) * h_mlp]`` with bias ``alpha * b_gmf + (1 - alpha) * b_mlp``
+    (item biases, where present, mix the same way).
     Shapes must agree (same sizes of embeddings and tower). Returns ``neumf``.
     """
-    gmf_state = {k: v for k, v in gmf.state_dict().items() if not k.startswith("out.")}
-    mlp_state = {k: v for k, v in mlp.state_dict().items() if not k.startswith("out.")}
+    top = ("out.", "item_bias.")
+    gmf_state = {k: v for k, v in gmf.state_dict().items() if not k.startswith(top)}
+    mlp_state = {k: v for k, v in mlp.state_dict().items() if not k.startswith(top)}
     neumf.gmf.load_state_dict(gmf_state)
     neumf.mlp.load_state_dict(mlp_state)
     neumf.out.weight.copy_(
         torch.cat([alpha * gmf.out.weight, (1.0 - alpha) * mlp.out.weight], dim=1)
     )
     neumf.out.bias.copy_(alpha * gmf.out.bias + (1.0 - alpha) * mlp.out.bias)
+    if neumf.item_bias is not None:
+        neumf.item_bias.weight.zero_()
+        for part, weight in ((gmf, alpha), (mlp, 1.0 - alpha)):
+            if part.item_bias is not None:
+                neumf.item_bias.weight.add_(weight * part.item_bias.weight)
     return neumf
