@@ -264,6 +264,19 @@ def test_blend_weights_members_on_validation(data):
     assert len(blend.blend_weights_) == 4 and blend.member_epochs_[1] >= 1
 
 
+def test_blend_of_torch_members_round_trips(data, tmp_path):
+    _, train, test = data
+    members = [{"name": n, "params": {**FAST[n], "epochs": 3}} for n in ("neural-side", "autorec")]
+    blend = create("explicit-blend", members=members, seed=2).fit(train)
+    loaded = Recommender.load(blend.save(tmp_path / "blend"))
+    np.testing.assert_array_equal(loaded.predict(test.user_idx, test.item_idx),
+                                  blend.predict(test.user_idx, test.item_idx))
+    picks = train.csr[3].indices
+    np.testing.assert_allclose(loaded.score_folded(loaded.fold_in(picks, train.csr[3].data)),
+                               blend.score_folded(blend.fold_in(picks, train.csr[3].data)),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_curve_files(tmp_path):
     curve = LearningCurve("a/b c")
     for e, (t, v) in enumerate([(1.0, 1.1), (0.8, 0.9), (0.7, 0.95)], start=1):
