@@ -113,3 +113,19 @@ def test_labelled_table_export(tmp_path):
     path = labels.write_labelled_table(table, tmp_path / "labels.csv")
     back = pl.read_csv(path)
     assert back.columns == table.columns and back.height == table.height
+
+
+def test_popularity_weighted_negatives_follow_the_weights_and_exclude_rated():
+    ds = _dataset(np.random.default_rng(5))
+    popular = NegativeSampler.from_dataset(ds, popularity_exponent=1.0)
+    users = np.repeat(np.arange(ds.n_users), 50)
+    b = popular.sample(users, 2, np.random.default_rng(0))
+    assert not popular.is_rated(np.repeat(users, 2), b.ravel()).any()
+    # one user who rated item 0; weights 1, 1, 2, 4: items 1..3 drawn 1 : 2 : 4
+    sampler = NegativeSampler(np.zeros(1, np.int64), np.zeros(1, np.int64), 1, 4,
+                              np.array([1.0, 1.0, 2.0, 4.0]))
+    draws = sampler.sample(np.zeros(70_000, np.int64), 1, np.random.default_rng(1)).ravel()
+    share = np.bincount(draws, minlength=4) / len(draws)
+    np.testing.assert_allclose(share, [0, 1 / 7, 2 / 7, 4 / 7], atol=0.01)
+    with pytest.raises(MovierecError, match="positive"):
+        NegativeSampler(np.zeros(1, np.int64), np.zeros(1, np.int64), 1, 3, np.array([1, 0, 1]))

@@ -103,8 +103,23 @@ class NegativeSampler:
     who rated almost everything cost more rounds, not a Python loop per user.
     """
 
-    def __init__(self, user_idx: np.ndarray, item_idx: np.ndarray, n_users: int, n_items: int):
+    def __init__(
+        self,
+        user_idx: np.ndarray,
+        item_idx: np.ndarray,
+        n_users: int,
+        n_items: int,
+        item_weights: np.ndarray | None = None,
+    ):
         self.n_users, self.n_items = int(n_users), int(n_items)
+        self._cdf = None
+        if item_weights is not None:
+            w = np.asarray(item_weights, dtype=np.float64)
+            if w.shape != (self.n_items,) or not np.all(w > 0) or not np.isfinite(w).all():
+                raise MovierecError(
+                    f"item_weights must be {self.n_items} positive finite numbers, one per item"
+                )
+            self._cdf = np.cumsum(w / w.sum())
         flat = np.asarray(user_idx, np.int64) * self.n_items + np.asarray(item_idx, np.int64)
         cells = self.n_users * self.n_items
         self._packed = cells > _DENSE_CELLS
@@ -120,15 +135,21 @@ class NegativeSampler:
         """``int64[n_users]``: distinct items each user has rated."""
 
     @classmethod
-    def from_dataset(cls, *parts: Dataset) -> NegativeSampler:
-        """A sampler excluding every pair rated in any of ``parts`` (which share id maps)."""
+    def from_dataset(cls, *parts: Dataset, popularity_exponent: float = 0.0) -> NegativeSampler:
+        """A sampler excluding every pair rated in any of ``parts`` (which share id maps).
+
+        ``popularity_exponent`` ``b > 0`` draws item ``i`` with probability proportional to
+        ``(1 + n_i) ** b`` (``n_i``: its ratings in ``parts``) instead of uniformly: popular
+        items, the hard negatives of a ranking, come up more often.
+        """
         first = parts[0]
-        return cls(
-            np.concatenate([p.user_idx for p in parts]),
-            np.concatenate([p.item_idx for p in parts]),
-            first.n_users,
-            first.n_items,
-        )
+        u = np.concatenate([p.user_idx for p in parts])
+        i = np.concatenate([p.item_idx for p in parts])
+        weights = None
+        if popularity_exponent:
+            counts = np.bincount(i, minlength=first.n_items).astype(np.float64)
+            weights = (1.0 + counts) ** float(popularity_exponent)
+        return cls(u, i, first.n_users, first.n_items, weights)
 
     @classmethod
     def from_csr(cls, csr: sp.spmatrix) -> NegativeSampler:
@@ -141,7 +162,8 @@ class NegativeSampler:
         return self._rated_flat(np.asarray(user_idx, np.int64), np.asarray(item_idx, np.int64))
 
     def sample(self, user_idx: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-        """``int32 (len(user_idx), k)``: items each user has not rated, uniform with replacement.
+        """``int32 (len(user_idx), k)``: items each user has not rated, drawn with replacement
+        (uniformly, or by the sampler's item weights).
 
         Raises :class:`MovierecError` when a user has rated every item.
         """
@@ -152,16 +174,22 @@ class NegativeSampler:
                 f"user_idx {bad} has rated all {self.n_items} items: no negative to draw; "
                 "drop such users before training"
             )
-        out = rng.integers(0, self.n_items, size=(len(users), k), dtype=np.int32)
+        out = self._draw(rng, (len(users), k))
         if k == 0 or not len(users):
             return out
         flat_users = np.broadcast_to(users[:, None], out.shape).ravel()
         flat_out = out.reshape(-1)
         todo = np.flatnonzero(self._rated_flat(flat_users, flat_out))
         while len(todo):
-            flat_out[todo] = rng.integers(0, self.n_items, size=len(todo), dtype=np.int32)
+            flat_out[todo] = self._draw(rng, len(todo))
             todo = todo[self._rated_flat(flat_users[todo], flat_out[todo])]
         return out
+
+    def _draw(self, rng: np.random.Generator, shape) -> np.ndarray:
+        if self._cdf is None:
+            return rng.integers(0, self.n_items, size=shape, dtype=np.int32)
+        pick = np.searchsorted(self._cdf, rng.random(shape), side="right")
+        return np.minimum(pick, self.n_items - 1).astype(np.int32)
 
     def _rated_flat(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         flat = users * self.n_items + items

@@ -31,14 +31,14 @@ __all__ = ["GMFRecommender", "MLPRecommender", "NeuMFRecommender"]
 PAIRS_PER_BLOCK = 1 << 18
 """Most (user, item) pairs one scoring call pushes through the network at once."""
 
-_COMMON_DEFAULTS: dict[str, Any] = dict(
-    dropout=0.0, lr=1e-3, optimizer="adam", weight_decay=0.0, l2=0.0, batch_size=8192,
-    epochs=20, n_negatives=4, label_mode="binary", hard_positive=4.0, soft_positive=3.0,
-    soft_negative=2.0, patience=3, holdout=False, seed=0, num_threads=None, device="auto",
-    precision="32", progress=False, log_dir=None, trainer="torch", strategy="auto", devices=1,
-    diversity_alpha=0.0, diversity_temperature=1.0, fold_in_steps=100, init_std=0.01,
-    item_bias=False,
+_COMMON = (
+    "dropout", "lr", "lr_decay", "optimizer", "weight_decay", "l2", "batch_size", "epochs",
+    "n_negatives", "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience",
+    "holdout", "seed", "num_threads", "device", "precision", "progress", "log_dir", "trainer",
+    "strategy", "devices", "diversity_alpha", "diversity_temperature", "fold_in_steps",
+    "init_std", "item_bias", "negative_exponent",
 )
+"""Hyper-parameters every NCF model has (GMF has no ``dropout``), documented in the module."""
 
 
 class _NCF(Recommender):
@@ -165,8 +165,8 @@ class GMFRecommender(_NCF):
 
     name = "gmf"
 
-    def __init__(self, factors: int = 32, lr: float = 1e-3, optimizer: str = "adam",
-                 weight_decay: float = 0.0, l2: float = 0.0,
+    def __init__(self, factors: int = 32, lr: float = 1e-3, lr_decay: float = 1.0,
+                 optimizer: str = "adam", weight_decay: float = 0.0, l2: float = 0.0,
                  batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
                  label_mode: str = "binary", hard_positive: float = 4.0,
                  soft_positive: float = 3.0, soft_negative: float = 2.0,
@@ -175,7 +175,8 @@ class GMFRecommender(_NCF):
                  progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01, item_bias: bool = False):
+                 init_std: float = 0.01, item_bias: bool = False,
+                 negative_exponent: float = 0.0):
         self.factors = factors
         _store(self, locals())
 
@@ -192,7 +193,7 @@ class MLPRecommender(_NCF):
     name = "mlp"
 
     def __init__(self, mlp_factors: int = 32, layers: list[int] | None = None,
-                 dropout: float = 0.0, lr: float = 1e-3,
+                 dropout: float = 0.0, lr: float = 1e-3, lr_decay: float = 1.0,
                  optimizer: str = "adam", weight_decay: float = 0.0, l2: float = 0.0,
                  batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
                  label_mode: str = "binary", hard_positive: float = 4.0,
@@ -202,7 +203,8 @@ class MLPRecommender(_NCF):
                  progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01, item_bias: bool = False):
+                 init_std: float = 0.01, item_bias: bool = False,
+                 negative_exponent: float = 0.0):
         self.mlp_factors = mlp_factors
         self.layers = layers
         _store(self, locals())
@@ -221,15 +223,16 @@ class MLPRecommender(_NCF):
 class NeuMFRecommender(_NCF):
     """NeuMF: GMF and MLP paths fused by one output layer (NCF paper, section 3.4).
 
-    ``pretrain=True`` first fits a GMF and an MLP of the same sizes (``pretrain_epochs`` each;
-    or loads the artifacts ``pretrain_gmf`` / ``pretrain_mlp``), then initialises NeuMF from them
-    with the trade-off ``alpha`` and trains it with ``lr``.
+    ``pretrain=True`` first fits a GMF and an MLP of the same sizes with ``pretrain_lr``
+    (``pretrain_epochs``: one count for both or ``[gmf, mlp]``; default ``epochs``), or loads the
+    artifacts ``pretrain_gmf`` / ``pretrain_mlp``, then initialises NeuMF from them with the
+    trade-off ``alpha`` and trains it ``epochs`` more epochs with ``lr``.
     """
 
     name = "neumf"
 
     def __init__(self, factors: int = 32, mlp_factors: int = 32, layers: list[int] | None = None,
-                 dropout: float = 0.0, lr: float = 1e-3,
+                 dropout: float = 0.0, lr: float = 1e-3, lr_decay: float = 1.0,
                  optimizer: str = "adam", weight_decay: float = 0.0, l2: float = 0.0,
                  batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
                  label_mode: str = "binary", hard_positive: float = 4.0,
@@ -239,9 +242,10 @@ class NeuMFRecommender(_NCF):
                  progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01, item_bias: bool = False, pretrain: bool = False,
+                 init_std: float = 0.01, item_bias: bool = False,
+                 negative_exponent: float = 0.0, pretrain: bool = False,
                  pretrain_gmf: str | None = None, pretrain_mlp: str | None = None,
-                 pretrain_epochs: int | None = None, pretrain_lr: float | None = None,
+                 pretrain_epochs: int | list[int] | None = None, pretrain_lr: float | None = None,
                  alpha: float = 0.5):
         self.factors = factors
         self.mlp_factors = mlp_factors
@@ -266,6 +270,6 @@ class NeuMFRecommender(_NCF):
 
 def _store(model: _NCF, values: dict[str, Any]) -> None:
     """Store the common hyper-parameters (sklearn contract: under their own names, unchanged)."""
-    for key in _COMMON_DEFAULTS:
+    for key in _COMMON:
         if key in values:
             setattr(model, key, values[key])

@@ -24,6 +24,7 @@ def settings_of(model: Any) -> FitSettings:
     """The :class:`FitSettings` a model's hyper-parameters describe."""
     return FitSettings(
         epochs=int(model.epochs), batch_size=int(model.batch_size), lr=float(model.lr),
+        lr_decay=float(model.lr_decay),
         optimizer=model.optimizer, weight_decay=float(model.weight_decay), l2=float(model.l2),
         patience=model.patience, seed=int(model.seed), num_threads=model.num_threads,
         device=model.device, precision=str(model.precision), progress=bool(model.progress),
@@ -53,7 +54,8 @@ def fit_network(model: Any, train: Dataset, valid: Dataset | None):
     if valid_data is None and model.holdout:
         fit_data, valid_data = holdout_last(train)
     targets = observed_targets(fit_data.rating, model.label_mode, thresholds_of(model))
-    sampler = NegativeSampler.from_dataset(fit_data)
+    sampler = NegativeSampler.from_dataset(
+        fit_data, popularity_exponent=float(model.negative_exponent))
     builder = EpochBuilder(fit_data.user_idx, fit_data.item_idx, targets, sampler,
                            int(model.n_negatives), settings.batch_size, settings.seed)
     validation = None
@@ -88,19 +90,23 @@ def _pretrain(model: Any, net, train: Dataset, valid: Dataset | None) -> None:
 
     common = {k: v for k, v in model.get_params().items()
               if k in _PRETRAIN_SHARED}
+    gmf_epochs = mlp_epochs = common["epochs"]
     if model.pretrain_epochs is not None:
-        common["epochs"] = model.pretrain_epochs
+        pe = model.pretrain_epochs
+        gmf_epochs, mlp_epochs = (pe, pe) if isinstance(pe, int) else (int(pe[0]), int(pe[1]))
     if model.pretrain_lr is not None:
         common["lr"] = model.pretrain_lr
     if model.pretrain_gmf:
         gmf = Recommender.load(model.pretrain_gmf)
     else:
-        gmf = GMFRecommender(factors=model.factors, **common).fit(train, valid)
+        gmf = GMFRecommender(factors=model.factors, **{**common, "epochs": gmf_epochs})
+        gmf.fit(train, valid)
     if model.pretrain_mlp:
         mlp = Recommender.load(model.pretrain_mlp)
     else:
         mlp = MLPRecommender(mlp_factors=model.mlp_factors, layers=model.layers,
-                             dropout=model.dropout, **common).fit(train, valid)
+                             dropout=model.dropout, **{**common, "epochs": mlp_epochs})
+        mlp.fit(train, valid)
     try:
         init_neumf_from(net, gmf._network(), mlp._network(), float(model.alpha))
     except RuntimeError as e:
@@ -111,9 +117,10 @@ def _pretrain(model: Any, net, train: Dataset, valid: Dataset | None) -> None:
 
 
 _PRETRAIN_SHARED = (
-    "lr", "optimizer", "weight_decay", "l2", "batch_size", "epochs", "n_negatives", "label_mode",
-    "hard_positive", "soft_positive", "soft_negative", "patience", "holdout", "seed",
+    "lr", "lr_decay", "optimizer", "weight_decay", "l2", "batch_size", "epochs", "n_negatives",
+    "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience", "holdout", "seed",
     "num_threads", "device", "precision", "progress", "init_std", "item_bias",
+    "negative_exponent",
 )
 
 

@@ -60,7 +60,8 @@ def _module(task: Task):
             return loss
 
         def configure_optimizers(self):
-            return task.make_optimizer(self.net.parameters())
+            opt = task.make_optimizer(self.net.parameters())
+            return {"optimizer": opt, "lr_scheduler": task.make_scheduler(opt)}
 
         def on_train_epoch_end(self):
             metrics = task.validate()

@@ -37,6 +37,7 @@ class FitSettings:
     epochs: int = 20
     batch_size: int = 8192
     lr: float = 1e-3
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
     optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
     weight_decay: float = 0.0  # optimiser weight decay (every parameter, every step)
     l2: float = 0.0  # L2 on the embedding rows of each batch (see losses.batch_l2)
@@ -103,6 +104,12 @@ class Task:
         if s.optimizer == "sgd":
             return torch.optim.SGD(params, lr=s.lr, weight_decay=s.weight_decay)
         raise ModelError(f"unknown optimizer {s.optimizer!r}; expected adam, adamw or sgd")
+
+    def make_scheduler(self, optimizer):
+        """Per-epoch exponential decay of the learning rate (``lr_decay``; 1 keeps it)."""
+        import torch
+
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.settings.lr_decay)
 
     def autocast(self):
         import torch
@@ -241,6 +248,7 @@ def _train_plain(task: Task, torch) -> History:
     s = task.settings
     net = task.net.to(task.device)
     opt = task.make_optimizer()
+    scheduler = task.make_scheduler(opt)
     stopper = EarlyStopping(s.patience)
     log = CsvLog(s.log_dir)
     history = History()
@@ -259,6 +267,7 @@ def _train_plain(task: Task, torch) -> History:
             total += parts["log_loss"].double().cpu()
             n_batches += 1
         history.steps += n_batches
+        scheduler.step()
         row = {"epoch": epoch, "log_loss": float(total) / max(1, n_batches),
                "train_seconds": time.perf_counter() - t0}
         row.update(task.validate())
