@@ -152,3 +152,23 @@ def test_compare_config_typo_is_named(capsys, tmp_path):
     config.write_text("datasets: [ml-100k]\nmodels: [{name: popularity}]\nprotocol: [p1]\n")
     assert run_main("compare", str(config)) == 2
     assert "protocol" in capsys.readouterr().err
+
+
+def test_compare_p3_runs_the_five_canonical_folds(real_data_dir, tmp_path):
+    """P3 in compare: u1..u5 per fold and their mean; a grid is searched on a slice of u1.base."""
+    config = tmp_path / "p3.yaml"
+    config.write_text(
+        "name: p3\ndatasets: [ml-100k]\nprotocols: [p3]\nseeds: [0]\nmodels:\n"
+        "  - {name: global-mean, grid: {}}\n"
+        "  - {name: biases, grid: {reg_user: [5.0, 15.0]}, params: {reg_item: 10.0}}\n"
+    )
+    out = tmp_path / "out"
+    assert run("compare", str(config), "--data-dir", str(real_data_dir), "--out",
+               str(out)).exit_code == 0
+    rows = {r["model"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+    mean = rows["global-mean"]["metrics"]
+    folds = [mean[f"RMSE u{i}"] for i in range(1, 6)]
+    assert mean["RMSE"] == pytest.approx(sum(folds) / 5)
+    assert 1.05 < mean["RMSE"] < 1.2  # predicting the mean: about 1.13 stars of error
+    assert rows["biases"]["metrics"]["RMSE"] < mean["RMSE"] - 0.1
+    assert len(rows["biases"]["selection"]) == 2

@@ -28,6 +28,7 @@ import numpy as np
 from movierec.config import CompareConfig, ModelSpec, ValidationSpec
 from movierec.data.dataset import Dataset
 from movierec.data.splits import Split
+from movierec.errors import MovierecError
 
 Progress = Callable[[str], None]
 
@@ -256,6 +257,78 @@ def learning_curves(model) -> list[dict[str, Any]]:
     return out
 
 
+P3_FOLDS = ("u1", "u2", "u3", "u4", "u5")
+
+
+def run_p3_model(
+    spec: ModelSpec,
+    full: Dataset,
+    folder: str | Path,
+    seeds: list[int],
+    progress: Progress | None = None,
+) -> RunResult:
+    """P3 for one model: train on each ML-100K ``uN.base``, RMSE/MAE on ``uN.test``.
+
+    A grid (if any) is searched once, by RMSE on a seeded 5% per-user slice of ``u1.base`` (never
+    a ``.test`` file); the winner then runs on all five folds once per seed. Metrics are the means
+    over the folds, plus ``RMSE uN`` per fold.
+    """
+    from movierec.data.splits import ml100k_canonical, random_holdout
+    from movierec.evaluation.protocols import evaluate_p3
+
+    points = grid_points(spec)
+    tried: list[GridPoint] = []
+    params = points[0]
+    if len(points) > 1:
+        base = ml100k_canonical(full, folder, fold="u1").train
+        hold = random_holdout(base, test_fraction=0.05, seed=seeds[0])
+        for point in points:
+            model = build(spec, point, seeds[0])
+            t0 = time.perf_counter()
+            model.fit(hold.train)
+            fit_s = time.perf_counter() - t0
+            rmse = evaluate_p3(model, hold.train, hold.test)["RMSE"]
+            tried.append(GridPoint(point, -float(rmse), fit_s))  # higher is better
+            if progress:
+                progress(f"{spec.display_name} {point}: validation RMSE {rmse:.4f}")
+        params = max(tried, key=lambda g: g.score).params
+    run_seeds = seeds if takes_seed(model_class(spec.name)) else seeds[:1]
+    folds = {f: ml100k_canonical(full, folder, fold=f) for f in P3_FOLDS}
+    per_seed, fit_times, eval_times, curves = [], [], [], []
+    for seed in run_seeds:
+        row: dict[str, float] = {}
+        fit_s = eval_s = 0.0
+        for fold, split in folds.items():
+            model = build(spec, params, seed)
+            if not hasattr(model, "predict"):
+                raise MovierecError(f"model {spec.name!r} ranks items but does not predict "
+                                    "ratings; P3 needs a rating model")
+            t0 = time.perf_counter()
+            model.fit(split.train)
+            fit_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            m = evaluate_p3(model, split.train, split.test)
+            eval_s += time.perf_counter() - t0
+            row[f"RMSE {fold}"], row[f"MAE {fold}"] = float(m["RMSE"]), float(m["MAE"])
+            if not curves:
+                curves = learning_curves(model)
+            if progress:
+                progress(f"{spec.display_name} seed {seed} {fold}: RMSE {m['RMSE']:.4f}")
+        row["RMSE"] = float(np.mean([row[f"RMSE {f}"] for f in P3_FOLDS]))
+        row["MAE"] = float(np.mean([row[f"MAE {f}"] for f in P3_FOLDS]))
+        per_seed.append(row)
+        fit_times.append(fit_s)
+        eval_times.append(eval_s)
+    values = {k: np.array([r[k] for r in per_seed]) for k in per_seed[0]}
+    return RunResult(
+        dataset=full.name, protocol="p3", model=spec.display_name, params=params,
+        seeds=list(run_seeds), metrics={k: float(v.mean()) for k, v in values.items()},
+        spread={k: float(v.std()) for k, v in values.items()}, per_seed=per_seed,
+        train_seconds=float(np.mean(fit_times)), eval_seconds=float(np.mean(eval_times)),
+        selection=tried, curves=curves,
+    )
+
+
 def run_comparison(
     cfg: CompareConfig, data_dir: str | Path | None = None, progress: Progress | None = None
 ) -> Comparison:
@@ -264,13 +337,24 @@ def run_comparison(
 
     data_dir = data_dir or cfg.data_dir
     results: list[RunResult] = []
+    ranking = [p for p in cfg.protocols if p != "p3"]
     for name in cfg.datasets:
         full = load_dataset(name, data_dir)
-        split = prepare_split(full, data_dir, cfg.split, cfg.negatives_seed)
-        if progress:
-            progress(f"{name}: {split.train.n_ratings:,} train ratings, "
-                     f"{split.test.n_ratings:,} test users")
-        for spec in cfg.models:
-            results.extend(run_model(spec, split, cfg.validation, cfg.protocols, cfg.seeds,
-                                     progress))
+        if ranking:
+            split = prepare_split(full, data_dir, cfg.split, cfg.negatives_seed)
+            if progress:
+                progress(f"{name}: {split.train.n_ratings:,} train ratings, "
+                         f"{split.test.n_ratings:,} test users")
+            for spec in cfg.models:
+                results.extend(run_model(spec, split, cfg.validation, ranking, cfg.seeds,
+                                         progress))
+        if "p3" in cfg.protocols:
+            if full.name != "ml-100k":
+                raise MovierecError(f"P3 uses ML-100K's canonical u1..u5 folds; {name!r} has "
+                                    "none (drop p3 for this dataset)")
+            from movierec.data.download import ensure_dataset
+
+            folder = ensure_dataset("ml-100k", data_dir)
+            for spec in cfg.models:
+                results.append(run_p3_model(spec, full, folder, cfg.seeds, progress))
     return Comparison(cfg.name, results, machine_info())

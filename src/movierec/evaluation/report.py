@@ -18,7 +18,7 @@ HEADLINE = {
     "p1": ["HR@10", "NDCG@10", "MRR"],
     "p2": ["HR@10", "NDCG@10", "Precision@10", "Recall@10", "Coverage@10", "Diversity@10",
            "Novelty@10", "GenreNDCG@10"],
-    "p3": ["RMSE", "MAE"],
+    "p3": ["RMSE", "MAE", "RMSE u1", "RMSE u2", "RMSE u3", "RMSE u4", "RMSE u5"],
 }
 
 
