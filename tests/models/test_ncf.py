@@ -122,3 +122,13 @@ def test_lightning_trainer_same_semantics(planted, tmp_path, fitted, hit_rate_of
     assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
     assert list((tmp_path / "lightning").rglob("metrics.csv"))
     assert list((tmp_path / "checkpoints").glob("*.ckpt"))
+
+
+def test_user_history_and_item_bias_round_trip(planted, tmp_path, fitted, hit_rate_of):
+    model = create("neumf", user_history=True, item_bias=True, **FAST).fit(planted.train)
+    assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
+    loaded = Recommender.load(model.save(tmp_path / "m"))  # history rebuilt from seen_
+    users = np.arange(0, planted.train.n_users, 5)
+    np.testing.assert_array_equal(loaded.score_all(users), model.score_all(users))
+    picks = planted.train.csr[3].indices
+    np.testing.assert_array_equal(loaded.fold_in(picks), model.fold_in(picks))

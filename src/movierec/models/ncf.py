@@ -36,7 +36,7 @@ _COMMON = (
     "n_negatives", "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience",
     "holdout", "seed", "num_threads", "device", "precision", "progress", "log_dir", "trainer",
     "strategy", "devices", "diversity_alpha", "diversity_temperature", "fold_in_steps",
-    "init_std", "item_bias", "negative_exponent",
+    "init_std", "item_bias", "negative_exponent", "user_history",
 )
 """Hyper-parameters every NCF model has (GMF has no ``dropout``), documented in the module."""
 
@@ -61,8 +61,11 @@ class _NCF(Recommender):
             return cached[1]
         import torch
 
+        from movierec.training.networks import set_interactions
+
         net = self._make_net(self.n_users_, self.n_items_)
         _unflatten_into(net, torch.from_numpy(np.ascontiguousarray(self.weights_)))
+        set_interactions(net, self.seen_.indptr, self.seen_.indices)
         net.eval()
         self._net_cache = (self.weights_, net)
         return net
@@ -84,7 +87,7 @@ class _NCF(Recommender):
         net, history = fit_network(self, train, valid)
         self.history_ = history
         self.weights_ = _flatten(net)
-        self._net_cache = (self.weights_, net.cpu().eval())
+        self._net_cache = None  # rebuilt on first use, with every train interaction as history
 
     # ------------------------------------------------------------------ scoring
     def score_all(self, user_idx: np.ndarray) -> np.ndarray:
@@ -176,14 +179,15 @@ class GMFRecommender(_NCF):
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,
-                 negative_exponent: float = 0.0):
+                 negative_exponent: float = 0.0, user_history: bool = False):
         self.factors = factors
         _store(self, locals())
 
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import GMF
 
-        return GMF(n_users, n_items, self.factors, self.init_std, self.item_bias)
+        return GMF(n_users, n_items, self.factors, self.init_std, self.item_bias,
+                   self.user_history)
 
 
 @register
@@ -204,7 +208,7 @@ class MLPRecommender(_NCF):
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,
-                 negative_exponent: float = 0.0):
+                 negative_exponent: float = 0.0, user_history: bool = False):
         self.mlp_factors = mlp_factors
         self.layers = layers
         _store(self, locals())
@@ -216,7 +220,7 @@ class MLPRecommender(_NCF):
         from movierec.training.networks import MLP
 
         return MLP(n_users, n_items, self.mlp_factors, self._tower(), self.dropout,
-                   self.init_std, self.item_bias)
+                   self.init_std, self.item_bias, self.user_history)
 
 
 @register
@@ -243,7 +247,8 @@ class NeuMFRecommender(_NCF):
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,
-                 negative_exponent: float = 0.0, pretrain: bool = False,
+                 negative_exponent: float = 0.0, user_history: bool = False,
+                 pretrain: bool = False,
                  pretrain_gmf: str | None = None, pretrain_mlp: str | None = None,
                  pretrain_epochs: int | list[int] | None = None, pretrain_lr: float | None = None,
                  alpha: float = 0.5):
@@ -265,7 +270,7 @@ class NeuMFRecommender(_NCF):
         from movierec.training.networks import NeuMF
 
         return NeuMF(n_users, n_items, self.factors, self.mlp_factors, self._tower(),
-                     self.dropout, self.init_std, self.item_bias)
+                     self.dropout, self.init_std, self.item_bias, self.user_history)
 
 
 def _store(model: _NCF, values: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from movierec.data.labels import NegativeSampler, Thresholds, observed_targets
 from movierec.errors import ModelError
 from movierec.training.batches import EpochBuilder
 from movierec.training.loop import FitSettings, Task, seed_everything, train_plain
+from movierec.training.networks import set_interactions
 from movierec.training.validation import ValidationSet, holdout_last
 
 VALID_NEGATIVES = 99
@@ -67,6 +68,8 @@ def fit_network(model: Any, train: Dataset, valid: Dataset | None):
     net = model._make_net(train.n_users, train.n_items)
     if getattr(model, "pretrain", False):
         _pretrain(model, net, train, valid)
+    csr = fit_data.csr
+    set_interactions(net, csr.indptr, csr.indices)
     task = Task(net, builder, settings, validation, genres)
     if model.trainer == "lightning":
         from movierec.training.lightning_module import train_lightning
@@ -120,13 +123,14 @@ _PRETRAIN_SHARED = (
     "lr", "lr_decay", "optimizer", "weight_decay", "l2", "batch_size", "epochs", "n_negatives",
     "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience", "holdout", "seed",
     "num_threads", "device", "precision", "progress", "init_std", "item_bias",
-    "negative_exponent",
+    "negative_exponent", "user_history",
 )
 
 
 def fold_in_vector(model: Any, net, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
     """A user vector for a new person who picked ``items``: ``model.fold_in_steps`` Adam steps on
-    a user vector (started at the mean train user), item side frozen; log loss on the picks
+    a user vector (started at the mean train user, plus the pooled picks with
+    ``user_history``), item side frozen; log loss on the picks
     (targets by ``label_mode``) against ``n_negatives`` sampled unpicked items per pick."""
     import torch
 
@@ -139,12 +143,11 @@ def fold_in_vector(model: Any, net, items: np.ndarray, ratings: np.ndarray) -> n
     for p in params:
         p.requires_grad_(False)
     try:
-        all_users = torch.arange(model.n_users_)
+        pos = torch.from_numpy(items.astype(np.int64))
         with torch.no_grad():
-            start = net.user_vectors(all_users).mean(dim=0)
+            start = net.new_user_vector(pos)
         vec = start.clone().requires_grad_(True)
         opt = torch.optim.Adam([vec], lr=0.05)
-        pos = torch.from_numpy(items.astype(np.int64))
         y = torch.cat([torch.from_numpy(targets), torch.zeros(len(items) * k)])
         for _ in range(int(model.fold_in_steps)):
             neg = sampler.sample(np.zeros(len(items), np.int64), k, rng).reshape(-1)

@@ -13,14 +13,12 @@ def log_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def batch_l2(net: torch.nn.Module, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the squared L2 norm of the embedding rows it uses (every user and
-    item table of ``net``): regularises frequent users and items in proportion to their use,
-    unlike optimiser weight decay, which shrinks every row every step."""
-    total = u.new_zeros((), dtype=torch.float32)
-    tables = net.embedding_tables()
-    for k, table in enumerate(tables):
-        idx = u if k % 2 == 0 else i  # tables come as (user, item) pairs
-        total = total + table[idx].pow(2).sum(dim=1).mean()
+    """Mean over the batch pairs ``(u[b], i[b])`` of the squared L2 norms of the user vector and
+    the item embeddings they use: regularises frequent users and items in proportion to their
+    use, unlike optimiser weight decay, which shrinks every row every step."""
+    total = net.user_vectors(u).pow(2).sum(dim=1).mean()
+    for table in net.item_tables():
+        total = total + torch.nn.functional.embedding(i, table).pow(2).sum(dim=1).mean()
     return total
 
 

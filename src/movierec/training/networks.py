@@ -94,6 +94,41 @@ def _embedding(n: int, dim: int, std: float) -> nn.Embedding:
     return emb
 
 
+class UserHistory(nn.Module):
+    """The pooled history part of user vectors (SVD++ / FISM style, ``user_history=True``):
+    user ``u``'s vector gains ``|N(u)| ** -0.5 * sum(y_j for j in N(u))`` over the items ``N(u)``
+    they interacted with in training, so a user with few interactions is described by what they
+    picked rather than by a barely trained free vector. The interactions are set with
+    :meth:`set_interactions` (buffers, not saved: the Recommender rebuilds them from its train
+    interactions)."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float):
+        super().__init__()
+        self.n_users = n_users
+        self.items = _embedding(n_items, dim, init_std)
+        self.register_buffer("indices", torch.zeros(0, dtype=torch.int64), persistent=False)
+        self.register_buffer("offsets", torch.zeros(n_users, dtype=torch.int64), persistent=False)
+        self.register_buffer("weights", torch.zeros(0), persistent=False)
+
+    def set_interactions(self, indptr, indices) -> None:
+        """Users' items as CSR arrays (``indptr`` of length ``n_users + 1``, ``indices``)."""
+        indptr = torch.as_tensor(indptr, dtype=torch.int64)
+        counts = indptr[1:] - indptr[:-1]
+        self.indices = torch.as_tensor(indices, dtype=torch.int64).to(self.offsets.device)
+        self.offsets = indptr[:-1].to(self.offsets.device)
+        norm = counts.clamp_min(1).double().rsqrt().float()
+        self.weights = torch.repeat_interleave(norm, counts).to(self.offsets.device)
+
+    def table(self) -> torch.Tensor:
+        """``(n_users, dim)`` pooled history vectors (zero for users without interactions)."""
+        return nn.functional.embedding_bag(self.indices, self.items.weight, self.offsets,
+                                           mode="sum", per_sample_weights=self.weights)
+
+    def pooled(self, items: torch.Tensor) -> torch.Tensor:
+        """``(dim,)`` pooled vector of someone who picked ``items``."""
+        return self.items(items).sum(dim=0) / max(1, len(items)) ** 0.5
+
+
 class _Scorer(nn.Module):
     """Three views of one network's logits, each built from ``_parts`` (logits without the
     output bias, given the output weights ``w``):
@@ -132,7 +167,7 @@ class GMF(_Scorer):
     """Generalised matrix factorisation: ``logit = h . (p_u * q_i) + b``."""
 
     def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.01,
-                 item_bias: bool = False):
+                 item_bias: bool = False, user_history: bool = False):
         super().__init__()
         self.user = _embedding(n_users, factors, init_std)
         self.item = _embedding(n_items, factors, init_std)
@@ -140,22 +175,38 @@ class GMF(_Scorer):
         nn.init.normal_(self.out.weight, mean=1.0 / factors**0.5, std=0.01)
         nn.init.zeros_(self.out.bias)
         self._add_item_bias(n_items, item_bias)
+        self.history = UserHistory(n_users, n_items, factors, init_std) if user_history else None
+
+    def user_table(self) -> torch.Tensor:
+        """``(n_users, factors)`` user vectors: free embeddings (+ pooled history)."""
+        if self.history is None:
+            return self.user.weight
+        return self.user.weight + self.history.table()
+
+    def _users(self, u: torch.Tensor) -> torch.Tensor:
+        return nn.functional.embedding(u, self.user_table())
 
     def _pairs(self, u, i, w):
-        return (self.user(u) * self.item(i)) @ w
+        return (self._users(u) * self.item(i)) @ w
 
     def _groups(self, u, items, w):
-        return (self.item(items) * (self.user(u) * w)[:, None, :]).sum(dim=-1)
+        return (self.item(items) * (self._users(u) * w)[:, None, :]).sum(dim=-1)
 
     def _grid(self, user_vecs, items, w):
         return (user_vecs * w) @ self.item(items).T
 
-    def embedding_tables(self) -> list[torch.Tensor]:
-        return [self.user.weight, self.item.weight]
+    def item_tables(self) -> list[torch.Tensor]:
+        return [self.item.weight]
 
     def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
         """``(U, factors)``: what :meth:`score_grid` needs to know about users ``u``."""
-        return self.user(u)
+        return self._users(u)
+
+    def new_user_vector(self, items: torch.Tensor) -> torch.Tensor:
+        """``(factors,)`` start of a new user's vector: the mean free embedding (+ the pooled
+        history of ``items``)."""
+        start = self.user.weight.mean(dim=0)
+        return start if self.history is None else start + self.history.pooled(items)
 
 
 class MLP(_Scorer):
@@ -170,6 +221,7 @@ class MLP(_Scorer):
         dropout: float = 0.0,
         init_std: float = 0.01,
         item_bias: bool = False,
+        user_history: bool = False,
     ):
         super().__init__()
         self.user = _embedding(n_users, mlp_factors, init_std)
@@ -177,22 +229,27 @@ class MLP(_Scorer):
         self.tower = _Tower(mlp_factors, list(layers), dropout)
         self.out = nn.Linear(self.tower.out_dim, 1)
         self._add_item_bias(n_items, item_bias)
+        self.history = (UserHistory(n_users, n_items, mlp_factors, init_std) if user_history
+                        else None)
+
+    user_table = GMF.user_table
+    new_user_vector = GMF.new_user_vector
 
     def _pairs(self, u, i, w):
-        return self.tower(self.user.weight, self.item.weight, u, i) @ w
+        return self.tower(self.user_table(), self.item.weight, u, i) @ w
 
     def _groups(self, u, items, w):
-        return self.tower.groups(self.user.weight, self.item.weight, u, items) @ w
+        return self.tower.groups(self.user_table(), self.item.weight, u, items) @ w
 
     def _grid(self, user_vecs, items, w):
         return self.tower.grid(user_vecs, self.item.weight, items) @ w
 
-    def embedding_tables(self) -> list[torch.Tensor]:
-        return [self.user.weight, self.item.weight]
+    def item_tables(self) -> list[torch.Tensor]:
+        return [self.item.weight]
 
     def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
         """``(U, mlp_factors)``: what :meth:`score_grid` needs to know about users ``u``."""
-        return self.user(u)
+        return nn.functional.embedding(u, self.user_table())
 
 
 class NeuMF(_Scorer):
@@ -209,10 +266,13 @@ class NeuMF(_Scorer):
         dropout: float = 0.0,
         init_std: float = 0.01,
         item_bias: bool = False,
+        user_history: bool = False,
     ):
         super().__init__()
-        self.gmf = GMF(n_users, n_items, factors, init_std)  # no item biases of their own
-        self.mlp = MLP(n_users, n_items, mlp_factors, layers, dropout, init_std)
+        # the two paths have no item biases of their own; NeuMF has one over both
+        self.gmf = GMF(n_users, n_items, factors, init_std, user_history=user_history)
+        self.mlp = MLP(n_users, n_items, mlp_factors, layers, dropout, init_std,
+                       user_history=user_history)
         del self.gmf.out, self.mlp.out  # NeuMF has one output over both paths
         self.factors = factors
         self.out = nn.Linear(factors + self.mlp.tower.out_dim, 1)
@@ -231,12 +291,22 @@ class NeuMF(_Scorer):
         return (self.gmf._grid(user_vecs[:, :f], items, w[:f])
                 + self.mlp._grid(user_vecs[:, f:], items, w[f:]))
 
-    def embedding_tables(self) -> list[torch.Tensor]:
-        return self.gmf.embedding_tables() + self.mlp.embedding_tables()
+    def item_tables(self) -> list[torch.Tensor]:
+        return self.gmf.item_tables() + self.mlp.item_tables()
 
     def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
-        """``(U, factors + mlp_factors)``: the GMF then the MLP user embedding."""
-        return torch.cat([self.gmf.user(u), self.mlp.user(u)], dim=1)
+        """``(U, factors + mlp_factors)``: the GMF then the MLP user vector."""
+        return torch.cat([self.gmf.user_vectors(u), self.mlp.user_vectors(u)], dim=1)
+
+    def new_user_vector(self, items: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.gmf.new_user_vector(items), self.mlp.new_user_vector(items)])
+
+
+def set_interactions(net: nn.Module, indptr, indices) -> None:
+    """Give every :class:`UserHistory` inside ``net`` the users' interactions (CSR arrays)."""
+    for module in net.modules():
+        if isinstance(module, UserHistory):
+            module.set_interactions(indptr, indices)
 
 
 @torch.no_grad()
