@@ -132,3 +132,16 @@ def test_user_history_and_item_bias_round_trip(planted, tmp_path, fitted, hit_ra
     np.testing.assert_array_equal(loaded.score_all(users), model.score_all(users))
     picks = planted.train.csr[3].indices
     np.testing.assert_array_equal(loaded.fold_in(picks), model.fold_in(picks))
+
+
+def test_recency_weights_favour_each_users_latest_interactions(planted):
+    from movierec.training.fit import recency_weights
+
+    t = planted.train
+    w = recency_weights(t, boost=3.0, half_life=2.0)
+    ends = np.cumsum(t.user_counts) - 1
+    np.testing.assert_allclose(w[ends], 4.0)  # the latest of each user: 1 + 3
+    np.testing.assert_allclose(w[ends - 2], 1.0 + 3.0 * 0.5)  # two before: half the boost
+    assert recency_weights(t, 0.0, 2.0) is None
+    model = create("gmf", recency_boost=3.0, recency_half_life=2.0, **FAST).fit(t)
+    assert np.isfinite(model.weights_).all()

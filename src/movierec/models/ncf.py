@@ -11,6 +11,30 @@ Model selection never looks at the test item. ``fit(train, valid)`` early-stops 
 weights. ``fit(train)`` alone trains ``epochs`` epochs, or, with ``holdout=True``, holds out each
 user's last train interaction as validation for early stopping.
 
+Hyper-parameters (the same names in every model where they apply):
+
+* sizes: ``factors`` (GMF embedding), ``mlp_factors`` (MLP embedding), ``layers`` (MLP tower
+  widths after the concatenated ``2 * mlp_factors`` input; default ``[64, 32, 16, 8]``; see
+  :func:`~movierec.training.networks.halving_tower`), ``dropout`` (after each tower layer),
+  ``item_bias`` (a learned bias per item), ``user_history`` (user vectors gain the pooled
+  embeddings of their train items, SVD++-style), ``init_std``;
+* optimisation: ``optimizer`` (``adam``, ``adamw``, ``sgd``), ``lr``, ``lr_decay`` (per epoch),
+  ``weight_decay`` (optimiser), ``l2`` (on the embedding rows each batch uses), ``batch_size``
+  (samples), ``epochs``, ``patience`` (epochs without a better validation HR@10),
+  ``precision`` (``"32"`` or ``"bf16-mixed"``), ``num_threads``, ``device``, ``seed``;
+* labels: ``n_negatives`` per interaction, ``negative_exponent`` (0: uniform negatives; ``b``
+  draws item ``i`` in proportion to ``(1 + n_i) ** b``), ``label_mode`` (``binary``, ``hard``,
+  ``soft``) with ``hard_positive`` / ``soft_positive`` / ``soft_negative`` thresholds,
+  ``recency_boost`` / ``recency_half_life`` (a user's ``k``-th latest interaction weighs
+  ``1 + boost * 0.5 ** (k / half_life)`` in the loss);
+* ``diversity_alpha`` / ``diversity_temperature``: the genre-diversity regulariser
+  (:func:`~movierec.training.losses.diversity_penalty`);
+* running: ``trainer`` (``torch`` or ``lightning``), ``strategy`` / ``devices`` (Lightning,
+  e.g. ``ddp`` and 2), ``progress`` (bars), ``log_dir`` (CSV logs, Lightning checkpoints),
+  ``holdout``, ``fold_in_steps``;
+* NeuMF only: ``pretrain``, ``pretrain_gmf`` / ``pretrain_mlp`` (artifact folders),
+  ``pretrain_epochs``, ``pretrain_lr``, ``alpha``.
+
 Scores are logits (higher is better). The learned state is one flat ``float32`` vector
 ``weights_`` (the network's parameters in ``state_dict`` order), stored in the artifact's
 ``model.npz``; the network is rebuilt from the hyper-parameters on first use after loading.
@@ -36,7 +60,8 @@ _COMMON = (
     "n_negatives", "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience",
     "holdout", "seed", "num_threads", "device", "precision", "progress", "log_dir", "trainer",
     "strategy", "devices", "diversity_alpha", "diversity_temperature", "fold_in_steps",
-    "init_std", "item_bias", "negative_exponent", "user_history",
+    "init_std", "item_bias", "negative_exponent", "user_history", "recency_boost",
+    "recency_half_life",
 )
 """Hyper-parameters every NCF model has (GMF has no ``dropout``), documented in the module."""
 
@@ -179,7 +204,8 @@ class GMFRecommender(_NCF):
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,
-                 negative_exponent: float = 0.0, user_history: bool = False):
+                 negative_exponent: float = 0.0, user_history: bool = False,
+                 recency_boost: float = 0.0, recency_half_life: float = 10.0):
         self.factors = factors
         _store(self, locals())
 
@@ -208,7 +234,8 @@ class MLPRecommender(_NCF):
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,
-                 negative_exponent: float = 0.0, user_history: bool = False):
+                 negative_exponent: float = 0.0, user_history: bool = False,
+                 recency_boost: float = 0.0, recency_half_life: float = 10.0):
         self.mlp_factors = mlp_factors
         self.layers = layers
         _store(self, locals())
@@ -248,6 +275,7 @@ class NeuMFRecommender(_NCF):
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,
                  negative_exponent: float = 0.0, user_history: bool = False,
+                 recency_boost: float = 0.0, recency_half_life: float = 10.0,
                  pretrain: bool = False,
                  pretrain_gmf: str | None = None, pretrain_mlp: str | None = None,
                  pretrain_epochs: int | list[int] | None = None, pretrain_lr: float | None = None,

@@ -18,22 +18,25 @@ from movierec.data.labels import NegativeSampler
 
 @dataclass
 class EpochBatches:
-    """One epoch's samples; iterate for ``(user_idx, item_idx, target)`` torch batches."""
+    """One epoch's samples; iterate for ``(user_idx, item_idx, target, weight)`` torch batches
+    (``weight`` is None when every sample counts the same)."""
 
     user_idx: object  # torch.Tensor int64 (n_samples,)
     item_idx: object  # torch.Tensor int64 (n_samples,)
     target: object  # torch.Tensor float32 (n_samples,)
     batch_size: int
+    weight: object = None  # torch.Tensor float32 (n_samples,) or None
 
     def __len__(self) -> int:
         n = int(self.user_idx.shape[0])
         return (n + self.batch_size - 1) // self.batch_size
 
-    def __iter__(self) -> Iterator[tuple[object, object, object]]:
+    def __iter__(self) -> Iterator[tuple[object, object, object, object]]:
         n = int(self.user_idx.shape[0])
         for start in range(0, n, self.batch_size):
-            stop = min(n, start + self.batch_size)
-            yield self.user_idx[start:stop], self.item_idx[start:stop], self.target[start:stop]
+            sl = slice(start, min(n, start + self.batch_size))
+            w = None if self.weight is None else self.weight[sl]
+            yield self.user_idx[sl], self.item_idx[sl], self.target[sl], w
 
     def shard(self, rank: int, world_size: int) -> EpochBatches:
         """The batches of process ``rank`` of ``world_size`` (DDP): every ``world_size``-th batch,
@@ -49,7 +52,9 @@ class EpochBatches:
         def take(t):
             return torch.cat([t[s] for s in idx]) if idx else t[:0]
 
-        return EpochBatches(take(self.user_idx), take(self.item_idx), take(self.target), bs)
+        weight = None if self.weight is None else take(self.weight)
+        return EpochBatches(take(self.user_idx), take(self.item_idx), take(self.target), bs,
+                            weight)
 
 
 class EpochBuilder:
@@ -63,6 +68,8 @@ class EpochBuilder:
         batch_size: samples per batch, rounded down to whole groups of ``1 + k``.
         seed: the epoch ``e`` draws come from ``default_rng([seed, e])``: the same seed gives
             the same epochs, whatever happened before.
+        weight: optional ``float32[n]`` loss weight of each observed interaction, shared by its
+            sampled negatives (normalised to mean 1).
     """
 
     def __init__(
@@ -74,6 +81,7 @@ class EpochBuilder:
         n_negatives: int = 4,
         batch_size: int = 8192,
         seed: int = 0,
+        weight: np.ndarray | None = None,
     ):
         self.user_idx = np.asarray(user_idx, dtype=np.int64)
         self.item_idx = np.asarray(item_idx, dtype=np.int64)
@@ -83,6 +91,10 @@ class EpochBuilder:
         group = 1 + self.k
         self.batch_size = max(group, (int(batch_size) // group) * group)
         self.seed = int(seed)
+        self.weight = None
+        if weight is not None:
+            w = np.asarray(weight, dtype=np.float64)
+            self.weight = (w / w.mean()).astype(np.float32)
 
     @property
     def samples_per_epoch(self) -> int:
@@ -102,9 +114,13 @@ class EpochBuilder:
             items[:, 1:] = self.sampler.sample(users, self.k, rng)
         target = np.zeros((len(order), group), dtype=np.float32)
         target[:, 0] = self.target[order]
+        weight = None
+        if self.weight is not None:
+            weight = torch.from_numpy(np.repeat(self.weight[order], group))
         return EpochBatches(
             torch.from_numpy(np.repeat(users, group)),
             torch.from_numpy(items.reshape(-1)),
             torch.from_numpy(target.reshape(-1)),
             self.batch_size,
+            weight,
         )

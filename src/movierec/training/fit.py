@@ -58,7 +58,9 @@ def fit_network(model: Any, train: Dataset, valid: Dataset | None):
     sampler = NegativeSampler.from_dataset(
         fit_data, popularity_exponent=float(model.negative_exponent))
     builder = EpochBuilder(fit_data.user_idx, fit_data.item_idx, targets, sampler,
-                           int(model.n_negatives), settings.batch_size, settings.seed)
+                           int(model.n_negatives), settings.batch_size, settings.seed,
+                           recency_weights(fit_data, float(model.recency_boost),
+                                           float(model.recency_half_life)))
     validation = None
     if valid_data is not None and valid_data.n_ratings:
         validation = ValidationSet.build(fit_data, valid_data, VALID_NEGATIVES, settings.seed)
@@ -83,6 +85,20 @@ def fit_network(model: Any, train: Dataset, valid: Dataset | None):
             "best_score": history.best_score, "stopped_early": history.stopped_early,
             "steps": history.steps, "rank": history.rank, "world_size": history.world_size}
     return net, info
+
+
+def recency_weights(data: Dataset, boost: float, half_life: float) -> np.ndarray | None:
+    """Loss weight of each rating: ``1 + boost * 0.5 ** (k / half_life)`` for a user's ``k``-th
+    most recent rating (``k = 0``: the latest), so recent tastes count more; None for
+    ``boost == 0``. Needs the Dataset's (user, time) order."""
+    if not boost:
+        return None
+    if boost < 0 or half_life <= 0:
+        raise ModelError(f"recency_boost must be >= 0 and recency_half_life > 0; got {boost}, "
+                         f"{half_life}")
+    ends = np.cumsum(data.user_counts) - 1
+    from_end = ends[data.user_idx] - np.arange(data.n_ratings)
+    return (1.0 + boost * 0.5 ** (from_end / half_life)).astype(np.float32)
 
 
 def _pretrain(model: Any, net, train: Dataset, valid: Dataset | None) -> None:
@@ -123,7 +139,7 @@ _PRETRAIN_SHARED = (
     "lr", "lr_decay", "optimizer", "weight_decay", "l2", "batch_size", "epochs", "n_negatives",
     "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience", "holdout", "seed",
     "num_threads", "device", "precision", "progress", "init_std", "item_bias",
-    "negative_exponent", "user_history",
+    "negative_exponent", "user_history", "recency_boost", "recency_half_life",
 )
 
 

@@ -52,8 +52,8 @@ def _module(task: Task):
             self.epoch_loss: list[float] = []
 
         def training_step(self, batch, batch_idx):
-            u, i, y = batch
-            loss, parts = task.loss(u, i, y)
+            u, i, y, w = batch
+            loss, parts = task.loss(u, i, y, w)
             self.epoch_loss.append(float(parts["log_loss"]))
             self.log("log_loss", parts["log_loss"], on_step=False, on_epoch=True,
                      prog_bar=True, batch_size=int(y.shape[0]), sync_dist=True)

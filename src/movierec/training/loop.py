@@ -120,7 +120,7 @@ class Task:
             raise ModelError(f"unknown precision {self.settings.precision!r}; use 32 or bf16-mixed")
         return nullcontext()
 
-    def loss(self, u, i, y) -> tuple[Any, dict[str, float]]:
+    def loss(self, u, i, y, w=None) -> tuple[Any, dict[str, float]]:
         """Training loss of one batch and its parts (log loss, l2, diversity)."""
         import torch
 
@@ -131,7 +131,7 @@ class Task:
                 logits = self.net.forward_groups(u.view(-1, g)[:, 0], i.view(-1, g)).reshape(-1)
             else:
                 logits = self.net(u, i)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y, weight=w)
         parts = {"log_loss": loss.detach()}
         if s.l2 > 0:
             reg = s.l2 * batch_l2(self.net, u, i)
@@ -258,10 +258,11 @@ def _train_plain(task: Task, torch) -> History:
         net.train()
         total = torch.zeros((), dtype=torch.float64)
         n_batches = 0
-        for u, i, y in task.builder.epoch(epoch):
+        for u, i, y, w in task.builder.epoch(epoch):
             u, i, y = u.to(task.device), i.to(task.device), y.to(task.device)
+            w = None if w is None else w.to(task.device)
             opt.zero_grad(set_to_none=True)
-            loss, parts = task.loss(u, i, y)
+            loss, parts = task.loss(u, i, y, w)
             loss.backward()
             opt.step()
             total += parts["log_loss"].double().cpu()
