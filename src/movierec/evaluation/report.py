@@ -115,7 +115,7 @@ def bar_charts(comparison: Comparison, out_dir: Path) -> dict[tuple[str, str], l
             fig.tight_layout()
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110)
-            safe = metric.replace("@", "at").replace("/", "_")
+            safe = metric.replace("@", "at").replace("/", "_").replace(" ", "-")
             path = out_dir / f"{dataset}-{protocol}-{safe}.png"
             _atomic_write(path, buf.getvalue())
             written.setdefault((dataset, protocol), []).append(path)
