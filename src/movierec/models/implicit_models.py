@@ -77,17 +77,21 @@ class IALS(FactorRecommender):
             als.fit(self.seen_, show_progress=False)
         self.user_factors_ = np.ascontiguousarray(als.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(als.item_factors, dtype=np.float32)
-        self._gram = None
+        self._fold_cache = None
 
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
         """``float32 (factors,)``: ``x = (Y'Y + (alpha - 1) Y_p'Y_p + reg I)^-1 alpha Y_p'1``,
         ``Y_p`` the factors of the picked items (ratings are ignored: picks are binary)."""
         items, _ = self._picks(item_idx, ratings)
-        y = self.item_factors_.astype(np.float64)
-        if getattr(self, "_gram", None) is None:
-            self._gram = y.T @ y  # cached: the same for every new person
+        # float64 factors and Y'Y are the same for every new person: cached, and rebuilt when
+        # the factors change (a refit or a load replaces the array)
+        cache = getattr(self, "_fold_cache", None)
+        if cache is None or cache[0] is not self.item_factors_:
+            y = self.item_factors_.astype(np.float64)
+            cache = self._fold_cache = (self.item_factors_, y, y.T @ y)
+        _, y, gram = cache
         yp = y[items]
-        a = self._gram + (self.alpha - 1.0) * (yp.T @ yp)
+        a = gram + (self.alpha - 1.0) * (yp.T @ yp)
         a[np.diag_indices_from(a)] += self.regularization
         x = np.linalg.solve(a, self.alpha * yp.sum(axis=0))
         return x.astype(np.float32)
