@@ -56,7 +56,7 @@ def test_params_are_the_init_arguments(name):
     assert copy is not model and copy.get_params() == params and not copy.is_fitted
     for key, values in cls.param_grid.items():  # the documented grid only names real parameters
         assert key in params and isinstance(values, list) and values
-    assert all(a.endswith("_") for a in cls.learned)
+    assert all(a.endswith("_") for a in model.learned)  # an instance may derive its list
     assert set(cls.smoke_params) <= set(params)
 
 
