@@ -81,3 +81,16 @@ def test_grouped_forward_equals_pairs_with_the_same_gradient(make):
     pairs.square().sum().backward()
     for a, p in zip(g1, net.parameters(), strict=True):
         torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_fast_dropout_keeps_the_expected_share_and_scale():
+    from movierec.training.networks import fast_dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200, 300)
+    y = fast_dropout(x, 0.2)
+    kept = (y != 0).float().mean()
+    assert abs(float(kept) - 0.8) < 0.01
+    assert torch.allclose(y[y != 0], torch.tensor(256.0 / (256 - 51)))
+    assert abs(float(y.mean()) - 1.0) < 0.02  # unbiased
+    assert torch.equal(fast_dropout(x, 0.0), x)

@@ -114,6 +114,15 @@ class _NCF(Recommender):
         self.weights_ = _flatten(net)
         self._net_cache = None  # rebuilt on first use, with every train interaction as history
 
+    def save(self, path):
+        """Write the artifact (see :meth:`Recommender.save`). Under DDP every process holds the
+        same weights and only rank 0 writes; the others return ``path`` without writing."""
+        from pathlib import Path
+
+        if getattr(self, "history_", {}).get("rank", 0) != 0:
+            return Path(path)
+        return super().save(path)
+
     # ------------------------------------------------------------------ scoring
     def score_all(self, user_idx: np.ndarray) -> np.ndarray:
         u = self._check_users(np.asarray(user_idx).ravel())

@@ -11,12 +11,14 @@ Several machines (the same command on each; rank 0's address reachable from the 
         --master-port 29500 -m movierec.cli train configs/neumf-ml100k.yaml --out artifacts/n
     # on the second machine: the same with --node-rank 1
 
-with ``trainer: lightning``, ``strategy: ddp`` and ``devices: 2`` in the model's params;
-Lightning reads the ranks torchrun sets.
+with ``trainer: lightning`` and ``strategy: ddp`` in the model's params; under torchrun the
+processes per machine and the number of machines come from the variables torchrun sets. Every
+process ends with the same weights; only rank 0 writes the artifact.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from movierec.training.loop import MONITOR, EarlyStopping, History, Task
@@ -102,10 +104,15 @@ def train_lightning(
     if task.validation is not None and s.log_dir:
         callbacks.append(ModelCheckpoint(dirpath=f"{s.log_dir}/checkpoints", monitor=LOGGED,
                                          mode="max", save_top_k=1, save_on_train_epoch_end=True))
+    num_nodes = 1
+    if "LOCAL_WORLD_SIZE" in os.environ and "WORLD_SIZE" in os.environ:  # started by torchrun
+        devices = int(os.environ["LOCAL_WORLD_SIZE"])
+        num_nodes = max(1, int(os.environ["WORLD_SIZE"]) // devices)
     trainer = L.Trainer(
         max_epochs=s.epochs,
         accelerator=accelerator or task.device.type,
         devices=devices,
+        num_nodes=num_nodes,
         strategy=strategy,
         precision="32-true",  # the Task applies bf16 autocast itself when asked
         logger=CSVLogger(s.log_dir, name="lightning") if s.log_dir else False,
