@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,8 +34,8 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "config.yaml"
-            text = Path(args.config).read_text()
-            config.write_text(f"{text}\nseed: {seed}\n" if "\nseed:" not in text else text)
+            text = re.sub(r"(?m)^seed:.*$", "", Path(args.config).read_text())
+            config.write_text(f"{text}\nseed: {seed}\n")
             out = Path(tmp) / "artifact"
             t0 = time.perf_counter()
             subprocess.run([*MOVIEREC, "train", str(config), "--data-dir", args.data_dir,
