@@ -17,17 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from movierec.machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _timed(fn, repeat: int) -> tuple[list[float], object]:
@@ -59,7 +51,7 @@ def main() -> None:
         from movierec.data.readers import read_folder
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        print(f"machine: {_cpu_model()}, {cores} cores usable ({os.cpu_count()} present), "
+        print(f"machine: {cpu_model()}, {cores} cores usable ({os.cpu_count()} present), "
               f"{platform.system()} {platform.machine()}")
         print(f"python {platform.python_version()}, polars {pl.__version__} "
               f"({pl.thread_pool_size()} threads)")

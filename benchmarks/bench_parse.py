@@ -107,15 +107,9 @@ def _run_phase(phase: str, args, env: dict) -> dict:
 def _machine() -> dict:
     import polars as pl
 
-    cpu = "unknown CPU"
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
+    from movierec.machine import cpu_model
+
+    cpu = cpu_model()
     env = ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")
     return {
         "cpu": cpu,

@@ -29,17 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from movierec.machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _free_port() -> int:
@@ -201,7 +193,7 @@ def main() -> None:
             print(f"# {health['model']} on {health['dataset']}: {health['n_users']} users, "
                   f"{health['n_items']} movies; {args.connections} connections, "
                   f"{args.duration:g} s per scenario; server BLAS/torch threads {args.threads}")
-            print(f"# machine: {_cpu_model()}, {os.cpu_count()} CPUs, Python "
+            print(f"# machine: {cpu_model()}, {os.cpu_count()} CPUs, Python "
                   f"{platform.python_version()}")
             results = []
             for name in scenarios:
@@ -229,7 +221,7 @@ def main() -> None:
             if args.json:
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps({"health": health, "args": {
-                    k: str(v) for k, v in vars(args).items()}, "machine": _cpu_model(),
+                    k: str(v) for k, v in vars(args).items()}, "machine": cpu_model(),
                     "results": results}, indent=2))
         finally:
             proc.terminate()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from movierec.config import CompareConfig, ModelSpec, ValidationSpec
 from movierec.data.dataset import Dataset
 from movierec.data.splits import Split
 from movierec.errors import MovierecError
+from movierec.machine import machine_info
 
 Progress = Callable[[str], None]
 
@@ -71,14 +71,6 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "machine": self.machine,
                 "results": [asdict(r) for r in self.results]}
-
-
-def machine_info() -> dict[str, Any]:
-    """What the figures were measured on."""
-    import os
-
-    return {"platform": platform.platform(), "processor": platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
 # ---------------------------------------------------------------------- splits

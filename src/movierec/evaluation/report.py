@@ -64,10 +64,17 @@ def rich_tables(comparison: Comparison) -> list[Table]:
     return tables
 
 
+def machine_line(m: dict) -> str:
+    """One sentence naming the machine a comparison ran on."""
+    load = m.get("load_average")
+    return (f"Machine: {m.get('cpu', 'unknown CPU')}, {m.get('cpus')} CPUs, {m.get('platform')}, "
+            f"Python {m.get('python')}" + (f", load average at the end {load}" if load else "")
+            + ".")
+
+
 def markdown(comparison: Comparison) -> str:
-    m = comparison.machine
     lines = [f"# {comparison.name}", "",
-             f"Machine: {m.get('cpus')} CPUs, {m.get('platform')}, Python {m.get('python')}. "
+             f"{machine_line(comparison.machine)} "
              "Mean ± standard deviation over seeds where a model has randomness.", ""]
     for (dataset, protocol), results in groups(comparison).items():
         metrics = headline_metrics(protocol, results)

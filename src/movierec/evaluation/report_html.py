@@ -19,6 +19,7 @@ from movierec.evaluation.report import (
     bar_charts,
     groups,
     headline_metrics,
+    machine_line,
 )
 
 _CUTOFF = re.compile(r"^(HR|NDCG)@(\d+)$")
@@ -149,13 +150,11 @@ def write_html_report(comparison: Comparison, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     bars = bar_charts(comparison, out)
-    m = comparison.machine
     parts = [f"<!doctype html><meta charset=utf-8><title>{html.escape(comparison.name)}</title>",
              f"<style>{_STYLE}</style><h1>{html.escape(comparison.name)}</h1>",
-             f"<p>Machine: {m.get('cpus')} CPUs, {html.escape(str(m.get('platform')))}, Python "
-             f"{m.get('python')}. Cells are means over seeds ± standard deviation where a model "
-             "has randomness; hyper-parameters were chosen on the validation item, never on the "
-             "test item. Protocols as in EVALUATION.md.</p>"]
+             f"<p>{html.escape(machine_line(comparison.machine))} Cells are means over seeds ± "
+             "standard deviation where a model has randomness; hyper-parameters were chosen on "
+             "the validation item, never on the test item. Protocols as in EVALUATION.md.</p>"]
     for (dataset, protocol), results in groups(comparison).items():
         title = f"{dataset} · {protocol.upper()}"
         stem = _safe(f"{dataset}-{protocol}")
