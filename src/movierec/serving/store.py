@@ -20,7 +20,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from movierec.errors import MovierecError
-from movierec.models.base import Recommender
+from movierec.models.base import Recommender, top_k
 from movierec.serving.catalogue import display_titles, load_catalogue
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Store:
         scores = self.similarity(np.asarray([j]))[0]
         allowed = self.servable.copy()
         allowed[j] = False
-        items, s = _top_k(scores, k, allowed)
+        items, s = _best(scores, k, allowed)
         return list(zip(items.tolist(), s.tolist(), strict=True))
 
     def similarity(self, rows: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
@@ -226,7 +226,7 @@ class Store:
             scores = (scores - (cand.mean() if cand.size else 0.0)) / (std if std > 0 else 1.0)
             closeness = self.similarity(di).max(axis=0) / (1.0 + GENRE_WEIGHT)
             scores -= DISLIKE_WEIGHT * np.clip(closeness, 0.0, None)
-        items, s = _top_k(scores, k, allowed)
+        items, s = _best(scores, k, allowed)
         return self._with_reasons(items, s, li, "you liked")
 
     def _with_reasons(self, items: np.ndarray, scores: np.ndarray, sources: np.ndarray,
@@ -297,18 +297,10 @@ class Store:
         return np.concatenate([pool[order], by_pop[VARIED_POOL:]]).astype(np.int64)
 
 
-def _top_k(scores: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best allowed items, best first (ties by ascending index among those kept):
-    ``(item_idx int32, scores float32)``. NaN scores count as the lowest."""
-    valid = allowed & ~np.isnan(scores)
-    masked = np.where(valid, scores, -np.inf)
-    n = int(valid.sum())
-    k = min(k, n)
-    if k <= 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.float32)
-    idx = np.argpartition(-masked, k - 1)[:k] if k < len(masked) else np.arange(len(masked))
-    idx = idx[np.lexsort((idx, -masked[idx]))][:k]
-    return idx.astype(np.int32), masked[idx].astype(np.float32)
+def _best(scores: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best allowed items by the models' shared :func:`top_k` (ties by ascending
+    index); a NaN score is never served."""
+    return top_k(scores, k, allowed & ~np.isnan(scores))
 
 
 def _item_vectors(model: Recommender) -> np.ndarray | sp.csr_matrix:
