@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +54,7 @@ def main() -> None:
     from movierec.data.download import ensure_dataset
     from movierec.data.loading import load_dataset
     from movierec.data.splits import ml100k_canonical
-    from movierec.evaluation.compare import build, model_class
-    from movierec.evaluation.protocols import evaluate_p3
+    from movierec.evaluation.compare import model_class, p3_folds
     from movierec.models.base import param_names
 
     torch.set_num_threads(args.threads)
@@ -85,18 +83,11 @@ def main() -> None:
         params = dict(spec.params)
         if "curves_dir" in param_names(model_class(spec.name)) and args.curves_dir:
             params.setdefault("curves_dir", args.curves_dir)
-        per_fold = []
-        for fold, split in splits.items():
-            model = build(spec, params, args.seed)
-            t0 = time.perf_counter()
-            model.fit(split.train)
-            seconds = time.perf_counter() - t0
-            m = evaluate_p3(model, split.train, split.test)
-            per_fold.append({"fold": fold, "RMSE": m["RMSE"], "MAE": m["MAE"],
-                             "fit_seconds": seconds,
-                             "best_epoch": int(getattr(model, "best_epoch_", 0))})
-            print(f"  {spec.display_name:<22} {fold}: RMSE {m['RMSE']:.4f}  MAE {m['MAE']:.4f}  "
-                  f"fit {seconds:6.1f}s  epochs {per_fold[-1]['best_epoch']}", flush=True)
+        per_fold, _ = p3_folds(spec, params, splits, args.seed)
+        for f in per_fold:
+            print(f"  {spec.display_name:<22} {f['fold']}: RMSE {f['RMSE']:.4f}  "
+                  f"MAE {f['MAE']:.4f}  fit {f['fit_seconds']:6.1f}s  epochs {f['best_epoch']}",
+                  flush=True)
         rmse = np.array([f["RMSE"] for f in per_fold])
         mae = np.array([f["MAE"] for f in per_fold])
         results.append({"model": spec.display_name, "name": spec.name, "params": params,

@@ -252,6 +252,41 @@ def learning_curves(model) -> list[dict[str, Any]]:
 P3_FOLDS = ("u1", "u2", "u3", "u4", "u5")
 
 
+def p3_folds(
+    spec: ModelSpec,
+    params: dict[str, Any],
+    splits: dict[str, Split],
+    seed: int,
+    progress: Progress | None = None,
+) -> tuple[list[dict[str, Any]], Any]:
+    """Fit ``spec`` with ``params`` on each fold's train part and score its test part (P3).
+
+    Returns one row per fold (``fold``, ``RMSE``, ``MAE``, ``fit_seconds``, ``eval_seconds``,
+    ``best_epoch``) and the first fold's fitted model (for its learning curves).
+    """
+    from movierec.evaluation.protocols import evaluate_p3
+
+    rows: list[dict[str, Any]] = []
+    first = None
+    for fold, split in splits.items():
+        model = build(spec, params, seed)
+        if not hasattr(model, "predict"):
+            raise MovierecError(f"model {spec.name!r} ranks items but does not predict "
+                                "ratings; P3 needs a rating model")
+        t0 = time.perf_counter()
+        model.fit(split.train)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        m = evaluate_p3(model, split.train, split.test)
+        rows.append({"fold": fold, "RMSE": float(m["RMSE"]), "MAE": float(m["MAE"]),
+                     "fit_seconds": fit_s, "eval_seconds": time.perf_counter() - t0,
+                     "best_epoch": int(getattr(model, "best_epoch_", 0) or 0)})
+        first = first or model
+        if progress:
+            progress(f"{spec.display_name} seed {seed} {fold}: RMSE {m['RMSE']:.4f}")
+    return rows, first
+
+
 def run_p3_model(
     spec: ModelSpec,
     full: Dataset,
@@ -285,32 +320,19 @@ def run_p3_model(
                 progress(f"{spec.display_name} {point}: validation RMSE {rmse:.4f}")
         params = max(tried, key=lambda g: g.score).params
     run_seeds = seeds if takes_seed(model_class(spec.name)) else seeds[:1]
-    folds = {f: ml100k_canonical(full, folder, fold=f) for f in P3_FOLDS}
+    splits = {f: ml100k_canonical(full, folder, fold=f) for f in P3_FOLDS}
     per_seed, fit_times, eval_times, curves = [], [], [], []
     for seed in run_seeds:
+        rows, first = p3_folds(spec, params, splits, seed, progress)
         row: dict[str, float] = {}
-        fit_s = eval_s = 0.0
-        for fold, split in folds.items():
-            model = build(spec, params, seed)
-            if not hasattr(model, "predict"):
-                raise MovierecError(f"model {spec.name!r} ranks items but does not predict "
-                                    "ratings; P3 needs a rating model")
-            t0 = time.perf_counter()
-            model.fit(split.train)
-            fit_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            m = evaluate_p3(model, split.train, split.test)
-            eval_s += time.perf_counter() - t0
-            row[f"RMSE {fold}"], row[f"MAE {fold}"] = float(m["RMSE"]), float(m["MAE"])
-            if not curves:
-                curves = learning_curves(model)
-            if progress:
-                progress(f"{spec.display_name} seed {seed} {fold}: RMSE {m['RMSE']:.4f}")
-        row["RMSE"] = float(np.mean([row[f"RMSE {f}"] for f in P3_FOLDS]))
-        row["MAE"] = float(np.mean([row[f"MAE {f}"] for f in P3_FOLDS]))
+        for r in rows:
+            row[f"RMSE {r['fold']}"], row[f"MAE {r['fold']}"] = r["RMSE"], r["MAE"]
+        row["RMSE"] = float(np.mean([r["RMSE"] for r in rows]))
+        row["MAE"] = float(np.mean([r["MAE"] for r in rows]))
         per_seed.append(row)
-        fit_times.append(fit_s)
-        eval_times.append(eval_s)
+        fit_times.append(sum(r["fit_seconds"] for r in rows))
+        eval_times.append(sum(r["eval_seconds"] for r in rows))
+        curves = curves or learning_curves(first)
     values = {k: np.array([r[k] for r in per_seed]) for k in per_seed[0]}
     return RunResult(
         dataset=full.name, protocol="p3", model=spec.display_name, params=params,

@@ -105,8 +105,7 @@ def _evaluate_p3(model, config, artifact, dataset, data_dir, seed, progress) -> 
     from movierec.data.download import ensure_dataset
     from movierec.data.loading import load_dataset
     from movierec.data.splits import ml100k_canonical
-    from movierec.evaluation.compare import build
-    from movierec.evaluation.protocols import evaluate_p3
+    from movierec.evaluation.compare import P3_FOLDS, p3_folds
 
     if artifact is not None:
         raise MovierecError("P3 trains one model per fold; pass --model or --config, "
@@ -116,23 +115,12 @@ def _evaluate_p3(model, config, artifact, dataset, data_dir, seed, progress) -> 
     spec = _spec_from(model, config)
     folder = ensure_dataset("ml-100k", data_dir)
     full = load_dataset("ml-100k", data_dir)
-    per_fold = []
-    fit_seconds = 0.0
-    for fold in ("u1", "u2", "u3", "u4", "u5"):
-        split = ml100k_canonical(full, folder, fold=fold)
-        recommender = build(spec, dict(spec.params), seed)
-        if not hasattr(recommender, "predict"):
-            raise MovierecError(f"model {spec.name!r} ranks items but does not predict ratings; "
-                                "P3 needs a rating model")
-        t0 = time.perf_counter()
-        recommender.fit(split.train)
-        fit_seconds += time.perf_counter() - t0
-        per_fold.append({"fold": fold, **evaluate_p3(recommender, split.train, split.test)})
-        if progress:
-            progress(f"{fold}: RMSE {per_fold[-1]['RMSE']:.4f}")
+    splits = {f: ml100k_canonical(full, folder, fold=f) for f in P3_FOLDS}
+    per_fold, _ = p3_folds(spec, dict(spec.params), splits, seed, progress)
     mean = {k: sum(f[k] for f in per_fold) / len(per_fold) for k in ("RMSE", "MAE")}
     return {"model": spec.display_name, "dataset": "ml-100k", "protocol": "p3", **mean,
-            "folds": per_fold, "fit_seconds": fit_seconds, "seed": seed}
+            "folds": per_fold, "fit_seconds": sum(f["fit_seconds"] for f in per_fold),
+            "seed": seed}
 
 
 def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tuple[Path, float]:
