@@ -124,6 +124,21 @@ def test_train_then_evaluate_artifact_gives_same_figures(real_data_dir, tmp_path
     assert round(json.loads(result.stdout)["HR@10"], 4) == 0.3160
 
 
+def test_evaluate_takes_the_dataset_from_config_and_artifact(real_data_dir, tmp_path):
+    """Without --dataset, a config's dataset (or the artifact's release) is evaluated, not ml-100k."""
+    config = tmp_path / "pop.yaml"
+    config.write_text("dataset: ml-latest-small\nmodel: {name: popularity}\n")
+    result = run("evaluate", "--config", str(config), "--data-dir", str(real_data_dir), "--json")
+    out = json.loads(result.stdout)
+    assert out["dataset"] == "ml-latest-small" and out["n_test_users"] == 610
+    assert round(out["HR@10"], 4) == 0.5951
+    art = tmp_path / "art"
+    assert run("train", str(config), "--data-dir", str(real_data_dir), "--out",
+               str(art)).exit_code == 0
+    result = run("evaluate", "--artifact", str(art), "--data-dir", str(real_data_dir), "--json")
+    assert json.loads(result.stdout)["dataset"] == "ml-latest-small"
+
+
 def test_compare_writes_tables_and_charts(real_data_dir, tmp_path):
     config = tmp_path / "cmp.yaml"
     config.write_text(

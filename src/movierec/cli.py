@@ -165,7 +165,9 @@ def evaluate(
     config: Annotated[Path | None, typer.Option(help="Train what this YAML config says "
                                                 "(`movierec train` format).")] = None,
     artifact: Annotated[Path | None, typer.Option(help="Evaluate a saved model.")] = None,
-    dataset: Annotated[str, typer.Option(help="Release name or folder.")] = "ml-100k",
+    dataset: Annotated[str | None, typer.Option(
+        help="Release name or folder; default the config's dataset, the release the artifact "
+             "was trained on, or ml-100k.")] = None,
     data_dir: DataDirOption = None,
     protocol: ProtocolOption = "p1",
     negatives: Annotated[Path | None, typer.Option(help="P1 negatives file (user, then its "

@@ -26,6 +26,21 @@ def _spec_from(model: str | None, config: Path | None) -> ModelSpec:
     return ModelSpec(name=model)
 
 
+def default_dataset(config: Path | None, artifact: Path | None) -> str:
+    """The dataset a run means when none is named: the config's, the artifact's release, or
+    ml-100k."""
+    if config is not None:
+        return load_config(config, TrainConfig).dataset
+    if artifact is not None:
+        from movierec.data.registry import RELEASES
+        from movierec.models.artifacts import read_config
+
+        name = str(read_config(artifact).get("dataset", {}).get("name") or "").split("/")[0]
+        if name in RELEASES:
+            return name
+    return "ml-100k"
+
+
 def load_split(
     dataset: str, data_dir: str | Path | None, split_mode: str, negatives: Path | None
 ) -> tuple[Dataset, Split]:
@@ -47,7 +62,7 @@ def evaluate_one(
     model: str | None = None,
     config: Path | None = None,
     artifact: Path | None = None,
-    dataset: str = "ml-100k",
+    dataset: str | None = None,
     data_dir: str | Path | None = None,
     protocol: str = "p1",
     negatives: Path | None = None,
@@ -55,11 +70,16 @@ def evaluate_one(
     seed: int = 0,
     progress=None,
 ) -> dict[str, Any]:
-    """Train (or load) a model and evaluate it: a flat dict of metrics plus what was run."""
+    """Train (or load) a model and evaluate it: a flat dict of metrics plus what was run.
+
+    ``dataset=None`` means the config's dataset, else the release an artifact was trained on,
+    else ml-100k.
+    """
     from movierec.evaluation.compare import build, evaluate_protocol
 
     if protocol not in PROTOCOLS:
         raise MovierecError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    dataset = dataset or default_dataset(config, artifact)
     if protocol == "p3":
         return _evaluate_p3(model, config, artifact, dataset, data_dir, seed, progress)
     _, split = load_split(dataset, data_dir, split_mode, negatives)

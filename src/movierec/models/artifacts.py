@@ -221,6 +221,14 @@ def _json_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The checked ``config.json`` of the artifact folder ``path`` (without loading arrays)."""
+    file = Path(path) / CONFIG_FILE
+    if not file.is_file():
+        raise ArtifactError(f"{path}: not a movierec model artifact (no {CONFIG_FILE})")
+    return _read_config(file)
+
+
 def _read_config(file: Path) -> dict[str, Any]:
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
