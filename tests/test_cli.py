@@ -187,3 +187,29 @@ def test_compare_p3_runs_the_five_canonical_folds(real_data_dir, tmp_path):
     assert 1.05 < mean["RMSE"] < 1.2  # predicting the mean: about 1.13 stars of error
     assert rows["biases"]["metrics"]["RMSE"] < mean["RMSE"] - 0.1
     assert len(rows["biases"]["selection"]) == 2
+
+
+def test_datasets_labels_exports_the_labelled_table(real_data_dir, tmp_path):
+    """Soft labels of the fixed train part: each rating then its 4 sampled unrated items."""
+    import polars as pl
+
+    out = tmp_path / "labels.tsv"
+    result = run("datasets", "labels", "ml-100k", "--out", str(out), "--mode", "soft",
+                 "--data-dir", str(real_data_dir), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    table = pl.read_csv(out, separator="\t")
+    assert table.columns == ["index", "userid", "movieid", "interaction", "rating"]
+    assert summary["observed"] == 100_000 - 943 and table.height == 5 * summary["observed"]
+    observed = table.filter(pl.col("rating").is_not_null())
+    by_rating = dict(observed.group_by("rating").agg(pl.col("interaction").first()).iter_rows())
+    assert by_rating == {5.0: 1.0, 4.0: 1.0, 3.0: 0.75, 2.0: 0.25, 1.0: 0.0}
+    assert (table.filter(pl.col("rating").is_null())["interaction"] == 0).all()
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_datasets_labels_rejects_an_unknown_mode(capsys, real_data_dir, tmp_path):
+    code = run_main("datasets", "labels", "ml-100k", "--out", str(tmp_path / "x.csv"),
+                    "--mode", "fuzzy", "--data-dir", str(real_data_dir))
+    assert code == 2 and "binary, hard, soft" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()

@@ -37,6 +37,9 @@ DataDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")]
+ContentSplitOption = Annotated[str, typer.Option(
+    "--split", help="fixed / generate: the leave-one-out train part (test items left out); "
+    "none: every rating.")]
 
 
 def print_json(obj) -> None:
@@ -118,6 +121,43 @@ def datasets_info(
         print_json(summary)
         return
     _print_summary(summary)
+
+
+@datasets_app.command("labels")
+def datasets_labels(
+    name: Annotated[str, typer.Argument(help="Release name (ml-100k, ...) or a folder path.")],
+    out: Annotated[Path, typer.Option(help="Output file: .csv, .tsv or .parquet.")],
+    data_dir: DataDirOption = None,
+    mode: Annotated[str, typer.Option(help="binary (every rating positive), hard or soft "
+                                      "(rating thresholds; see movierec.data.labels).")]
+    = "binary",
+    negatives: Annotated[int, typer.Option(help="Sampled unrated items per rating.")] = 4,
+    split: ContentSplitOption = "fixed",
+    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """One epoch of NCF training labels: index | userid | movieid | interaction | rating."""
+    from movierec.data.labels import LABEL_MODES, labelled_table, write_labelled_table
+    from movierec.data.loading import load_dataset
+
+    if mode not in LABEL_MODES:
+        raise MovierecError(f"unknown --mode {mode!r}; expected one of {', '.join(LABEL_MODES)}")
+    ds = load_dataset(name, data_dir)
+    if split != "none":
+        from movierec.evaluation.compare import prepare_split
+
+        ds = prepare_split(ds, data_dir, split).train
+    table = labelled_table(ds, mode, negatives, seed)
+    path = write_labelled_table(table, out)
+    counts = {"rows": table.height,
+              "observed": int(table["rating"].is_not_null().sum()),
+              "positive_targets": float(table["interaction"].sum()),
+              "path": str(path)}
+    if as_json:
+        print_json(counts)
+        return
+    console.print(f"{counts['rows']:,} rows ({counts['observed']:,} observed ratings, "
+                  f"{counts['rows'] - counts['observed']:,} sampled negatives) -> [bold]{path}[/]")
 
 
 def _print_summary(s: dict) -> None:
@@ -334,11 +374,6 @@ MethodOption = Annotated[str, typer.Option("--method", help="genre: binary genre
                                            "text: sentence embeddings of descriptions.")]
 EmbedderOption = Annotated[str, typer.Option(help="Text embedder: minilm (all-MiniLM-L6-v2) "
                                              "or hashing.")]
-ContentSplitOption = Annotated[str, typer.Option(
-    "--split", help="fixed / generate: the leave-one-out train part (test items left out); "
-    "none: every rating.")]
-
-
 @app.command("similar")
 def similar(
     title: Annotated[str, typer.Argument(help="Movie title; case and year optional, e.g. "

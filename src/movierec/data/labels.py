@@ -253,13 +253,25 @@ def labelled_table(
 
 
 def write_labelled_table(table: pl.DataFrame, path: str | Path) -> Path:
-    """Write :func:`labelled_table` output as CSV (``.csv``/``.tsv``) or Parquet (other)."""
+    """Write :func:`labelled_table` output as CSV (``.csv``), TSV (``.tsv``) or Parquet (other
+    suffixes), through a temporary sibling file renamed into place: never half a file."""
+    import os
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        table.write_csv(path)
-    elif path.suffix == ".tsv":
-        table.write_csv(path, separator="\t")
-    else:
-        table.write_parquet(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        if path.suffix == ".csv":
+            table.write_csv(tmp)
+        elif path.suffix == ".tsv":
+            table.write_csv(tmp, separator="\t")
+        else:
+            table.write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
