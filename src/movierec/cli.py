@@ -282,6 +282,50 @@ def train(
     console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
 
 
+@app.command("recommend")
+def recommend(
+    artifact: Annotated[Path, typer.Option(help="A trained artifact folder (`movierec train "
+                                           "... --out DIR`).")],
+    user: Annotated[int | None, typer.Option(help="A MovieLens user id the model was trained "
+                                             "on.")] = None,
+    liked: Annotated[str | None, typer.Option(help="Or: comma-separated movie ids someone "
+                                              "likes (folded in, no retraining).")] = None,
+    k: Annotated[int, typer.Option(help="How many movies.")] = 10,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Top-k movies for a known user (their rated movies left out) or for a list of liked ones."""
+    from movierec.serving.store import Store
+
+    if (user is None) == (liked is None):
+        raise MovierecError("say who to recommend for: --user ID or --liked ID,ID,...")
+    if not 1 <= k <= 1000:
+        raise MovierecError(f"--k must be between 1 and 1000, got {k}")
+    store = Store.open(artifact, data_dir)
+    if user is not None:
+        recs = store.for_user(user, k)
+        who = f"user {user}"
+    else:
+        try:
+            ids = [int(x) for x in liked.split(",") if x.strip()]
+        except ValueError:
+            raise MovierecError(f"--liked: expected comma-separated movie ids, got {liked!r}") \
+                from None
+        recs = store.for_picks(ids, [], k)
+        who = f"someone who likes {len(ids)} movie(s)"
+    rows = [{**store.movie(r.item_idx), "score": r.score, "reason": r.reason} for r in recs]
+    if as_json:
+        print_json({"artifact": str(artifact), "user": user, "recommendations": rows})
+        return
+    table = Table(title=f"{store.name}: top {k} for {who}")
+    for column in ("#", "movie", "genres", "score", "why"):
+        table.add_column(column, justify="right" if column in ("#", "score") else "left")
+    for rank, row in enumerate(rows, 1):
+        table.add_row(str(rank), f"{row['title']} ({row['year']})" if row["year"] else row["title"],
+                      "|".join(row["genres"]), f"{row['score']:.3f}", row["reason"])
+    console.print(table)
+
+
 @app.command("models")
 def models() -> None:
     """The registered models and their default hyper-parameter grids."""
