@@ -109,6 +109,8 @@ def test_unknown_settings_are_errors(planted):
         create("gmf", optimizer="rmsprop", **{**FAST, "epochs": 1}).fit(planted.train)
     with pytest.raises(Exception, match="trainer"):
         create("gmf", trainer="keras", **{**FAST, "epochs": 1}).fit(planted.train)
+    with pytest.raises(Exception, match="logger"):
+        create("gmf", logger="wandb", **{**FAST, "epochs": 1}).fit(planted.train)
     with pytest.raises(Exception, match="label_mode"):
         create("gmf", label_mode="stars", **{**FAST, "epochs": 1}).fit(planted.train)
 
@@ -116,12 +118,13 @@ def test_unknown_settings_are_errors(planted):
 @pytest.mark.slow
 def test_lightning_trainer_same_semantics(planted, tmp_path, fitted, hit_rate_of):
     model = create("neumf", trainer="lightning", holdout=True, log_dir=str(tmp_path),
-                   **{**FAST, "epochs": 12}).fit(planted.train)
+                   logger="tensorboard", **{**FAST, "epochs": 12}).fit(planted.train)
     h = model.history_
     assert h["best_score"] == max(e["HR@10"] for e in h["epochs"])
     assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
     assert list((tmp_path / "lightning").rglob("metrics.csv"))
     assert list((tmp_path / "checkpoints").glob("*.ckpt"))
+    assert list((tmp_path / "lightning").rglob("events.out.tfevents.*"))
 
 
 def test_user_history_and_item_bias_round_trip(planted, tmp_path, fitted, hit_rate_of):

@@ -96,6 +96,33 @@ def test_training_learns_the_groups_and_keeps_the_best_epoch(tmp_path):
     assert lines[0].startswith("epoch,log_loss") and len(lines) == len(history.epochs) + 1
 
 
+def _tensorboard_scalars(folder) -> dict[str, list[float]]:
+    """Every scalar of the TensorBoard event files under ``folder`` (TFRecord framing)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list[float]] = {}
+    for file in folder.rglob("events.out.tfevents.*"):
+        data, pos = file.read_bytes(), 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos:pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+            pos += 12 + length + 4
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(value.simple_value)
+    return scalars
+
+
+def test_tensorboard_logger_writes_every_epochs_figures(tmp_path):
+    task = _task(epochs=3, patience=None, log_dir=str(tmp_path), logger="tensorboard")
+    history = train_plain(task)
+    scalars = _tensorboard_scalars(tmp_path)
+    # TensorBoard tag names cannot hold "@": tensorboardX writes HR@10 as HR_10
+    assert scalars["HR_10"] == pytest.approx([e["HR@10"] for e in history.epochs])
+    assert len(scalars["log_loss"]) == 3 and (tmp_path / "metrics.csv").exists()
+
+
 def test_early_stopping_waits_patience_epochs():
     task = _task(epochs=200, patience=2)
     history = train_plain(task)

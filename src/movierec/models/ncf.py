@@ -30,7 +30,8 @@ Hyper-parameters (the same names in every model where they apply):
 * ``diversity_alpha`` / ``diversity_temperature``: the genre-diversity regulariser
   (:func:`~movierec.training.losses.diversity_penalty`);
 * running: ``trainer`` (``torch`` or ``lightning``), ``strategy`` / ``devices`` (Lightning,
-  e.g. ``ddp`` and 2), ``progress`` (bars), ``log_dir`` (CSV logs, Lightning checkpoints),
+  e.g. ``ddp`` and 2), ``progress`` (bars), ``log_dir`` (per-epoch logs and Lightning
+  checkpoints go there), ``logger`` (``csv``, or ``tensorboard`` for event files as well),
   ``holdout``, ``fold_in_steps``;
 * NeuMF only: ``pretrain``, ``pretrain_gmf`` / ``pretrain_mlp`` (artifact folders),
   ``pretrain_epochs``, ``pretrain_lr``, ``alpha``.
@@ -58,7 +59,8 @@ PAIRS_PER_BLOCK = 1 << 18
 _COMMON = (
     "dropout", "lr", "lr_decay", "optimizer", "weight_decay", "l2", "batch_size", "epochs",
     "n_negatives", "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience",
-    "holdout", "seed", "num_threads", "device", "precision", "progress", "log_dir", "trainer",
+    "holdout", "seed", "num_threads", "device", "precision", "progress", "log_dir", "logger",
+    "trainer",
     "strategy", "devices", "diversity_alpha", "diversity_temperature", "fold_in_steps",
     "init_std", "item_bias", "negative_exponent", "user_history", "recency_boost",
     "recency_half_life",
@@ -209,7 +211,8 @@ class GMFRecommender(_NCF):
                  soft_positive: float = 3.0, soft_negative: float = 2.0,
                  patience: int | None = 3, holdout: bool = False, seed: int = 0,
                  num_threads: int | None = None, device: str = "auto", precision: str = "32",
-                 progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
+                 progress: bool = False, log_dir: str | None = None, logger: str = "csv",
+                 trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,
@@ -239,7 +242,8 @@ class MLPRecommender(_NCF):
                  soft_positive: float = 3.0, soft_negative: float = 2.0,
                  patience: int | None = 3, holdout: bool = False, seed: int = 0,
                  num_threads: int | None = None, device: str = "auto", precision: str = "32",
-                 progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
+                 progress: bool = False, log_dir: str | None = None, logger: str = "csv",
+                 trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,
@@ -279,7 +283,8 @@ class NeuMFRecommender(_NCF):
                  soft_positive: float = 3.0, soft_negative: float = 2.0,
                  patience: int | None = 3, holdout: bool = False, seed: int = 0,
                  num_threads: int | None = None, device: str = "auto", precision: str = "32",
-                 progress: bool = False, log_dir: str | None = None, trainer: str = "torch",
+                 progress: bool = False, log_dir: str | None = None, logger: str = "csv",
+                 trainer: str = "torch",
                  strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
                  diversity_temperature: float = 1.0, fold_in_steps: int = 100,
                  init_std: float = 0.01, item_bias: bool = False,

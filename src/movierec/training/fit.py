@@ -11,7 +11,7 @@ from movierec.data.dataset import Dataset
 from movierec.data.labels import NegativeSampler, Thresholds, observed_targets
 from movierec.errors import ModelError
 from movierec.training.batches import EpochBuilder
-from movierec.training.loop import FitSettings, Task, seed_everything, train_plain
+from movierec.training.loop import LOGGERS, FitSettings, Task, seed_everything, train_plain
 from movierec.training.networks import set_interactions
 from movierec.training.validation import ValidationSet, holdout_last
 
@@ -29,7 +29,8 @@ def settings_of(model: Any) -> FitSettings:
         optimizer=model.optimizer, weight_decay=float(model.weight_decay), l2=float(model.l2),
         patience=model.patience, seed=int(model.seed), num_threads=model.num_threads,
         device=model.device, precision=str(model.precision), progress=bool(model.progress),
-        log_dir=model.log_dir, diversity_alpha=float(model.diversity_alpha),
+        log_dir=model.log_dir, logger=str(model.logger),
+        diversity_alpha=float(model.diversity_alpha),
         diversity_temperature=float(model.diversity_temperature),
     )
 
@@ -50,6 +51,8 @@ def fit_network(model: Any, train: Dataset, valid: Dataset | None):
 
     if model.trainer not in TRAINERS:
         raise ModelError(f"unknown trainer {model.trainer!r}; expected one of {TRAINERS}")
+    if model.logger not in LOGGERS:
+        raise ModelError(f"unknown logger {model.logger!r}; expected one of {LOGGERS}")
     settings = settings_of(model)
     fit_data, valid_data = train, valid
     if valid_data is None and model.holdout:

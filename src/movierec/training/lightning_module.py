@@ -81,6 +81,21 @@ def _module(task: Task):
     return NCFModule()
 
 
+def _loggers(s) -> list[Any] | bool:
+    """Lightning loggers writing under ``s.log_dir``: CSV, plus TensorBoard when asked."""
+    if not s.log_dir:
+        return False
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    loggers: list[Any] = [CSVLogger(s.log_dir, name="lightning")]
+    if s.logger == "tensorboard":
+        from movierec.training.loop import require_tensorboardx
+
+        require_tensorboardx()
+        loggers.append(TensorBoardLogger(s.log_dir, name="lightning"))
+    return loggers
+
+
 def train_lightning(
     task: Task, strategy: str = "auto", devices: int | str = 1, accelerator: str | None = None
 ) -> History:
@@ -90,7 +105,6 @@ def train_lightning(
     import torch
     from lightning.pytorch.callbacks import EarlyStopping as LEarlyStopping
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     s = task.settings
     old_threads = torch.get_num_threads()
@@ -115,7 +129,7 @@ def train_lightning(
         num_nodes=num_nodes,
         strategy=strategy,
         precision="32-true",  # the Task applies bf16 autocast itself when asked
-        logger=CSVLogger(s.log_dir, name="lightning") if s.log_dir else False,
+        logger=_loggers(s),
         callbacks=callbacks,
         enable_progress_bar=s.progress,
         enable_model_summary=False,

@@ -48,6 +48,7 @@ class FitSettings:
     precision: str = "32"  # "32" or "bf16-mixed" (bfloat16 autocast, fp32 weights)
     progress: bool = False
     log_dir: str | None = None  # CSV log (metrics.csv) of every epoch when set
+    logger: str = "csv"  # "csv", or "tensorboard": TensorBoard event files in log_dir as well
     diversity_alpha: float = 0.0
     diversity_users: int = 64
     diversity_items: int = 128
@@ -200,15 +201,22 @@ class EarlyStopping:
         return self.patience is not None and self.bad >= self.patience
 
 
-class CsvLog:
-    """Appends one row per epoch to ``<log_dir>/metrics.csv`` (no-op without a folder)."""
+LOGGERS = ("csv", "tensorboard")
 
-    def __init__(self, log_dir: str | None):
+
+class CsvLog:
+    """Appends one row per epoch to ``<log_dir>/metrics.csv`` (no-op without a folder); with
+    ``tensorboard=True`` also writes each number as a TensorBoard scalar under ``log_dir``."""
+
+    def __init__(self, log_dir: str | None, tensorboard: bool = False):
         self.path = Path(log_dir) / "metrics.csv" if log_dir else None
         self.fields: list[str] | None = None
+        self.board = None
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.unlink(missing_ok=True)
+            if tensorboard:
+                self.board = tensorboard_writer(log_dir)
 
     def write(self, row: dict[str, float]) -> None:
         if self.path is None:
@@ -221,6 +229,31 @@ class CsvLog:
             if new:
                 w.writeheader()
             w.writerow(row)
+        if self.board is not None:
+            step = int(row.get("epoch", 0))
+            for key, value in row.items():
+                if key != "epoch":
+                    self.board.add_scalar(key, value, step)
+            self.board.flush()
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+
+def tensorboard_writer(log_dir: str):
+    """A TensorBoard ``SummaryWriter`` on ``log_dir`` (tensorboardX, part of the ``ml`` extra)."""
+    return require_tensorboardx().SummaryWriter(log_dir)
+
+
+def require_tensorboardx():
+    """The ``tensorboardX`` module, or a :class:`ModelError` saying how to install it."""
+    try:
+        import tensorboardX
+    except ImportError:
+        raise ModelError("logger: tensorboard needs the tensorboardX package "
+                         "(pip install 'movierec[ml]')") from None
+    return tensorboardX
 
 
 def seed_everything(seed: int) -> None:
@@ -250,7 +283,7 @@ def _train_plain(task: Task, torch) -> History:
     opt = task.make_optimizer()
     scheduler = task.make_scheduler(opt)
     stopper = EarlyStopping(s.patience)
-    log = CsvLog(s.log_dir)
+    log = CsvLog(s.log_dir, tensorboard=s.logger == "tensorboard")
     history = History()
     bar = _progress(s.progress, s.epochs)
     for epoch in range(s.epochs):
@@ -282,6 +315,7 @@ def _train_plain(task: Task, torch) -> History:
             break
     if bar is not None:
         bar.close()
+    log.close()
     if stopper.best_state is not None:
         net.load_state_dict(stopper.best_state)
     history.best_epoch, history.best_score = stopper.best_epoch, stopper.best
