@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import numpy as np
+
+from movierec.machine import machine_info
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
         "median_s": round(float(np.median(times)), 3),
         "negatives_per_s": round(neg.size / best), "excludes_rated": ok,
         "target_negatives_per_s": 10_000_000,
-        "load_avg_1m": round(os.getloadavg()[0], 2), "cores": os.cpu_count(),
+        "machine": machine_info(),
     }))
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
 import numpy as np
+
+from movierec.machine import machine_info
 
 SETTINGS = {
     "recbole-size": {"factors": 64, "mlp_factors": 64, "layers": [128, 64]},
@@ -64,8 +64,7 @@ def run(setting: str, dataset, args) -> dict:
         "samples_per_s": round(samples / wall), "samples_per_cpu_s": round(samples / cpu),
         "final_log_loss": round(history.epochs[-1]["log_loss"], 4),
         "target_samples_per_s": 775_000 if setting == "recbole-size" else None,
-        "load_avg_1m": round(os.getloadavg()[0], 2), "cores": os.cpu_count(),
-        "cpu": platform.processor() or platform.machine(),
+        "machine": machine_info(),
     }
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from movierec.machine import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 MOVIEREC = [sys.executable, "-m", "movierec.cli"]
@@ -50,7 +51,7 @@ def main() -> None:
             "seconds_to_artifact": round(seconds, 1), "HR@10": round(metrics["HR@10"], 4),
             "NDCG@10": round(metrics["NDCG@10"], 4), "target_seconds": 60,
             "target_HR@10": 0.59, "met": bool(seconds <= 60 and metrics["HR@10"] >= 0.59),
-            "load_avg_1m": round(os.getloadavg()[0], 2), "cores": os.cpu_count(),
+            "machine": machine_info(),
         }), flush=True)
 
 
