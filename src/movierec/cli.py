@@ -270,6 +270,9 @@ def train(
     data_dir: DataDirOption = None,
     out: Annotated[Path | None, typer.Option(help="Artifact folder (overrides the config's "
                                              "`artifact`).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the model's randomness (overrides "
+                                             "the config's `seed`; `evaluate --seed N` "
+                                             "trains the same model).")] = None,
 ) -> None:
     """Train one model and write it as an artifact folder."""
     from movierec.config import TrainConfig, load_config
@@ -278,6 +281,8 @@ def train(
     cfg = load_config(config, TrainConfig)
     if out is not None:
         cfg = cfg.model_copy(update={"artifact": str(out)})
+    if seed is not None:
+        cfg = cfg.model_copy(update={"seed": seed})
     path, seconds = train_artifact(cfg, data_dir)
     console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
 
