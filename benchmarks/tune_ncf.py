@@ -78,7 +78,7 @@ def main() -> None:
             for key in ("HR@10", "NDCG@10"):
                 row[f"p1_{key}"] = round(sum(m[key] for m in p1) / len(p1), 4)
             p2 = evaluate_p2(model, split, part="valid")
-            for key in ("HR@10", "NDCG@10", "Coverage@10"):
+            for key in ("HR@10", "NDCG@10", "Coverage@10", "Diversity@10"):
                 row[f"p2_{key}"] = round(p2[key], 4)
             print(json.dumps(row), flush=True)
             rows.append(row)

@@ -125,7 +125,7 @@ def test_train_then_evaluate_artifact_gives_same_figures(real_data_dir, tmp_path
 
 
 def test_evaluate_takes_the_dataset_from_config_and_artifact(real_data_dir, tmp_path):
-    """Without --dataset, a config's dataset (or the artifact's release) is evaluated, not ml-100k."""
+    """Without --dataset, the config's dataset (or the artifact's release) is evaluated."""
     config = tmp_path / "pop.yaml"
     config.write_text("dataset: ml-latest-small\nmodel: {name: popularity}\n")
     result = run("evaluate", "--config", str(config), "--data-dir", str(real_data_dir), "--json")

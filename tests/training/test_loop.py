@@ -147,6 +147,11 @@ def test_jaccard_and_the_diversity_penalty():
     alike = torch.tensor([[5.0, 5.0, -5.0, -5.0]])  # top items share a genre
     unlike = torch.tensor([[5.0, -5.0, 5.0, -5.0]])  # top items share nothing
     assert diversity_penalty(alike, sim) > diversity_penalty(unlike, sim) + 0.2
+    # flat scores are no way out: they rank nothing and still cost more than an unlike top
+    flat = torch.zeros(1, 4)
+    assert diversity_penalty(flat, sim) > diversity_penalty(unlike, sim) + 0.05
+    # it measures pairs of different items: a peaked user pays nothing for an item's self-match
+    assert diversity_penalty(torch.tensor([[20.0, 0, 0, 0]]), sim) < 0.01
 
 
 def test_diversity_regulariser_spreads_each_users_top_items_over_genres():

@@ -91,6 +91,11 @@ class Task:
             if genres is None:
                 raise ModelError("diversity_alpha > 0 needs the items' genres")
             self.genres = torch.as_tensor(np.asarray(genres), dtype=torch.float32)
+            # candidates of the penalty: items with at least one genre (a genre-less item is
+            # unlike everything, so the penalty would pull every user's top towards it)
+            self.genred_items = torch.nonzero(self.genres.sum(dim=1) > 0).flatten()
+            if len(self.genred_items) < 2:
+                raise ModelError("diversity_alpha > 0 needs at least two items with genres")
         self.div_gen = torch.Generator().manual_seed(settings.seed + 7919)
 
     def make_optimizer(self, params=None):
@@ -152,8 +157,8 @@ class Task:
         if len(users) > s.diversity_users:
             pick = torch.randperm(len(users), generator=self.div_gen)[: s.diversity_users]
             users = users[pick.to(users.device)]
-        n_items = self.genres.shape[0]
-        items = torch.randint(0, n_items, (s.diversity_items,), generator=self.div_gen)
+        pool = self.genred_items
+        items = pool[torch.randint(0, len(pool), (s.diversity_items,), generator=self.div_gen)]
         sim = jaccard(self.genres[items]).to(u.device)
         with self.autocast():
             scores = self.net.score_grid(self.net.user_vectors(users), items.to(u.device))

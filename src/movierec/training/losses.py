@@ -39,9 +39,16 @@ def diversity_penalty(
 
     ``scores`` is ``(U, M)`` (users x candidate items), ``similarity`` is ``(M, M)`` genre
     similarity of the candidates. Each user's scores become a distribution
-    ``p = softmax(scores / temperature)`` over the candidates; the penalty is the mean over users of
-    ``p^T S p``, the expected similarity of two items drawn from it. It is high when the
-    top-scored items share genres and falls as high scores spread over unlike genres.
+    ``p = softmax(scores / temperature)`` over the candidates; the penalty is the mean over users
+    of the expected similarity of two *different* items drawn from it,
+    ``sum_{i != j} p_i p_j S_ij / (1 - sum_i p_i^2)``: the soft version of the mean pairwise
+    similarity that diversity@10 measures on the top 10 (1 - diversity). It is high when the
+    top-scored items share genres and falls as high scores spread over unlike genres; flattening
+    the scores does not lower it (the diagonal is left out and the sum renormalised), so the
+    log loss keeps the ranking and the penalty only reorders it.
     """
     p = torch.softmax(scores / temperature, dim=1)
-    return ((p @ similarity) * p).sum(dim=1).mean()
+    off = similarity - torch.diag_embed(torch.diagonal(similarity))
+    alike = ((p @ off) * p).sum(dim=1)
+    distinct = (1.0 - (p * p).sum(dim=1)).clamp_min(1e-6)
+    return (alike / distinct).mean()
