@@ -35,3 +35,13 @@ def test_the_issue_configs_are_shipped():
     names = {p.name for p in CONFIGS}
     assert {"neumf-ml100k.yaml", "neumf-ml-latest-small.yaml", "neumf-tables-ml100k.yaml",
             "neumf-tables-ml-latest-small.yaml"} <= names
+
+
+@pytest.mark.parametrize("dataset", ["ml100k", "ml-latest-small"])
+def test_the_tables_pretrained_neumf_row_is_the_shipped_recipe(dataset):
+    """The paper-style table's headline row and the checked config must not drift apart."""
+    folder = CONFIGS[0].parent
+    tables = load_config(folder / f"neumf-tables-{dataset}.yaml", CompareConfig)
+    row = next(m for m in tables.models if m.display_name == "NeuMF (pre-trained)")
+    recipe = load_config(folder / f"neumf-{dataset}.yaml", TrainConfig).model
+    assert row.name == recipe.name and dict(row.params) == dict(recipe.params)
