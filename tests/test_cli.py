@@ -251,3 +251,14 @@ def test_recommend_for_liked_movies_and_errors(capsys, real_data_dir, ease_artif
     assert run_main("recommend", "--artifact", str(ease_artifact), "--data-dir",
                     str(real_data_dir)) == 2
     assert "--user ID or --liked" in capsys.readouterr().err
+
+
+def test_an_explicit_grid_overrides_params_and_the_documented_grid_does_not():
+    from movierec.config import ModelSpec
+    from movierec.evaluation.compare import grid_points
+
+    explicit = ModelSpec(name="itemknn", params={"k": 20, "shrink": 10.0}, grid={"k": [5, 50]})
+    assert [p["k"] for p in grid_points(explicit)] == [5, 50]
+    assert all(p["shrink"] == 10.0 for p in grid_points(explicit))
+    documented = ModelSpec(name="itemknn", params={"k": 20})
+    assert {p["k"] for p in grid_points(documented)} == {20}

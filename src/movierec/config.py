@@ -26,11 +26,13 @@ class ModelSpec(_Strict):
     name: str = Field(description="Registered model name (see `movierec models`).")
     label: str | None = Field(None, description="Name shown in tables; default: `name`.")
     params: dict[str, Any] = Field(default_factory=dict,
-                                   description="Hyper-parameters fixed for every run.")
+                                   description="Hyper-parameters of every run (an explicit "
+                                   "`grid` overrides the keys it searches).")
     grid: dict[str, list[Any]] | None = Field(
         None,
-        description="Hyper-parameter grid searched on the validation item. `null` uses the "
-        "model's documented `param_grid`; `{}` searches nothing.",
+        description="Hyper-parameter grid searched on the validation item; its values override "
+        "`params`. `null` uses the model's documented `param_grid` minus the keys `params` "
+        "fixes; `{}` searches nothing.",
     )
 
     @property

@@ -116,11 +116,16 @@ def takes_seed(cls) -> bool:
 
 
 def grid_points(spec: ModelSpec) -> list[dict[str, Any]]:
-    """Every hyper-parameter setting to try: fixed ``params`` merged with each grid point."""
+    """Every hyper-parameter setting to try: ``params`` merged with each grid point.
+
+    An explicit ``grid`` overrides ``params`` for its keys (``params`` may give defaults that the
+    grid searches over); the model's documented ``param_grid`` (``grid: null``) leaves the keys
+    fixed in ``params`` alone.
+    """
     grid = spec.grid
     if grid is None:
-        grid = dict(getattr(model_class(spec.name), "param_grid", {}) or {})
-    grid = {k: v for k, v in grid.items() if k not in spec.params}
+        documented = dict(getattr(model_class(spec.name), "param_grid", {}) or {})
+        grid = {k: v for k, v in documented.items() if k not in spec.params}
     if not grid:
         return [dict(spec.params)]
     keys = sorted(grid)
