@@ -262,3 +262,18 @@ def test_an_explicit_grid_overrides_params_and_the_documented_grid_does_not():
     assert all(p["shrink"] == 10.0 for p in grid_points(explicit))
     documented = ModelSpec(name="itemknn", params={"k": 20})
     assert {p["k"] for p in grid_points(documented)} == {20}
+
+
+def test_train_draws_progress_bars_on_a_terminal_only(monkeypatch):
+    from movierec.cli import _with_progress_bars
+    from movierec.config import TrainConfig
+
+    ncf = TrainConfig(dataset="ml-100k", model={"name": "gmf", "params": {"epochs": 2}})
+    ease = TrainConfig(dataset="ml-100k", model={"name": "ease"})
+    quiet = TrainConfig(dataset="ml-100k", model={"name": "gmf", "params": {"progress": False}})
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    assert "progress" not in _with_progress_bars(ncf).model.params
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert _with_progress_bars(ncf).model.params == {"epochs": 2, "progress": True}
+    assert _with_progress_bars(ease).model.params == {}  # EASE has no bars to draw
+    assert _with_progress_bars(quiet).model.params == {"progress": False}

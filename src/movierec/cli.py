@@ -283,8 +283,23 @@ def train(
         cfg = cfg.model_copy(update={"artifact": str(out)})
     if seed is not None:
         cfg = cfg.model_copy(update={"seed": seed})
+    cfg = _with_progress_bars(cfg)
     path, seconds = train_artifact(cfg, data_dir)
     console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
+
+
+def _with_progress_bars(cfg):
+    """On a terminal, models that can draw progress bars do, unless the config says otherwise."""
+    import inspect
+
+    from movierec.models.registry import get_class
+
+    if not sys.stderr.isatty() or "progress" in cfg.model.params:
+        return cfg
+    if "progress" not in inspect.signature(get_class(cfg.model.name).__init__).parameters:
+        return cfg
+    model = cfg.model.model_copy(update={"params": {**cfg.model.params, "progress": True}})
+    return cfg.model_copy(update={"model": model})
 
 
 @app.command("recommend")
