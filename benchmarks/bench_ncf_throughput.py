@@ -10,6 +10,7 @@ Prints one JSON object per setting (wall and CPU time, threads, load average).
 
     .venv/bin/python benchmarks/bench_ncf_throughput.py --threads 2 --batch-size 32768
     .venv/bin/python benchmarks/bench_ncf_throughput.py --precision bf16-mixed
+    .venv/bin/python benchmarks/bench_ncf_throughput.py --fused   # fused Adam, fp32
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def run(setting: str, dataset, args) -> dict:
                 sizes["layers"])
     settings = FitSettings(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3,
                            patience=None, num_threads=args.threads, precision=args.precision,
-                           device="cpu")
+                           device="cpu", fused=args.fused)
     task = Task(net, builder, settings)
     warm = FitSettings(**{**settings.__dict__, "epochs": 1})
     train_plain(Task(NeuMF(dataset.n_users, dataset.n_items, sizes["factors"],
@@ -59,7 +60,8 @@ def run(setting: str, dataset, args) -> dict:
         "benchmark": "ncf_throughput", "setting": setting, **sizes, "model": "neumf",
         "n_users": dataset.n_users, "n_items": dataset.n_items, "n_ratings": dataset.n_ratings,
         "negatives_per_positive": 4, "batch_size": builder.batch_size, "epochs": args.epochs,
-        "precision": args.precision, "threads": args.threads, "samples": samples,
+        "precision": args.precision, "fused_optimizer": args.fused, "threads": args.threads,
+        "samples": samples,
         "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
         "samples_per_s": round(samples / wall), "samples_per_cpu_s": round(samples / cpu),
         "final_log_loss": round(history.epochs[-1]["log_loss"], 4),
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", default="32", choices=["32", "bf16-mixed"])
     parser.add_argument("--settings", default="recbole-size,paper-small")
+    parser.add_argument("--fused", action="store_true", help="torch's fused Adam kernel")
     parser.add_argument("--seed", type=int, default=0, help="synthetic data seed")
     args = parser.parse_args()
     from movierec.data.synthetic import generate

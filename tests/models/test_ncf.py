@@ -148,3 +148,8 @@ def test_recency_weights_favour_each_users_latest_interactions(planted):
     assert recency_weights(t, 0.0, 2.0) is None
     model = create("gmf", recency_boost=3.0, recency_half_life=2.0, **FAST).fit(t)
     assert np.isfinite(model.weights_).all()
+
+
+def test_fused_optimizer_learns_the_same_structure(planted, fitted, hit_rate_of):
+    model = create("gmf", fused_optimizer=True, **FAST).fit(planted.train)
+    assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1

@@ -18,7 +18,10 @@ Hyper-parameters (the same names in every model where they apply):
   :func:`~movierec.training.networks.halving_tower`), ``dropout`` (after each tower layer),
   ``item_bias`` (a learned bias per item), ``user_history`` (user vectors gain the pooled
   embeddings of their train items, SVD++-style), ``init_std``;
-* optimisation: ``optimizer`` (``adam``, ``adamw``, ``sgd``), ``lr``, ``lr_decay`` (per epoch),
+* optimisation: ``optimizer`` (``adam``, ``adamw``, ``sgd``), ``fused_optimizer`` (torch's
+  fused Adam/AdamW kernel: the same algorithm, ~5x faster steps on CPU, results differ in the
+  last float bits from the default ``foreach`` kernel the shipped recipes were measured with),
+  ``lr``, ``lr_decay`` (per epoch),
   ``weight_decay`` (optimiser), ``l2`` (on the embedding rows each batch uses), ``batch_size``
   (samples), ``epochs``, ``patience`` (epochs without a better validation HR@10),
   ``precision`` (``"32"`` or ``"bf16-mixed"``), ``num_threads``, ``device``, ``seed``;
@@ -57,7 +60,8 @@ PAIRS_PER_BLOCK = 1 << 18
 """Most (user, item) pairs one scoring call pushes through the network at once."""
 
 _COMMON = (
-    "dropout", "lr", "lr_decay", "optimizer", "weight_decay", "l2", "batch_size", "epochs",
+    "dropout", "lr", "lr_decay", "optimizer", "fused_optimizer", "weight_decay", "l2",
+    "batch_size", "epochs",
     "n_negatives", "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience",
     "holdout", "seed", "num_threads", "device", "precision", "progress", "log_dir", "logger",
     "trainer",
@@ -205,7 +209,8 @@ class GMFRecommender(_NCF):
     name = "gmf"
 
     def __init__(self, factors: int = 32, lr: float = 1e-3, lr_decay: float = 1.0,
-                 optimizer: str = "adam", weight_decay: float = 0.0, l2: float = 0.0,
+                 optimizer: str = "adam", fused_optimizer: bool = False, weight_decay: float = 0.0,
+                 l2: float = 0.0,
                  batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
                  label_mode: str = "binary", hard_positive: float = 4.0,
                  soft_positive: float = 3.0, soft_negative: float = 2.0,
@@ -236,7 +241,8 @@ class MLPRecommender(_NCF):
 
     def __init__(self, mlp_factors: int = 32, layers: list[int] | None = None,
                  dropout: float = 0.0, lr: float = 1e-3, lr_decay: float = 1.0,
-                 optimizer: str = "adam", weight_decay: float = 0.0, l2: float = 0.0,
+                 optimizer: str = "adam", fused_optimizer: bool = False, weight_decay: float = 0.0,
+                 l2: float = 0.0,
                  batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
                  label_mode: str = "binary", hard_positive: float = 4.0,
                  soft_positive: float = 3.0, soft_negative: float = 2.0,
@@ -277,7 +283,8 @@ class NeuMFRecommender(_NCF):
 
     def __init__(self, factors: int = 32, mlp_factors: int = 32, layers: list[int] | None = None,
                  dropout: float = 0.0, lr: float = 1e-3, lr_decay: float = 1.0,
-                 optimizer: str = "adam", weight_decay: float = 0.0, l2: float = 0.0,
+                 optimizer: str = "adam", fused_optimizer: bool = False, weight_decay: float = 0.0,
+                 l2: float = 0.0,
                  batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
                  label_mode: str = "binary", hard_positive: float = 4.0,
                  soft_positive: float = 3.0, soft_negative: float = 2.0,

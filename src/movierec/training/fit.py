@@ -26,7 +26,8 @@ def settings_of(model: Any) -> FitSettings:
     return FitSettings(
         epochs=int(model.epochs), batch_size=int(model.batch_size), lr=float(model.lr),
         lr_decay=float(model.lr_decay),
-        optimizer=model.optimizer, weight_decay=float(model.weight_decay), l2=float(model.l2),
+        optimizer=model.optimizer, fused=bool(model.fused_optimizer),
+        weight_decay=float(model.weight_decay), l2=float(model.l2),
         patience=model.patience, seed=int(model.seed), num_threads=model.num_threads,
         device=model.device, precision=str(model.precision), progress=bool(model.progress),
         log_dir=model.log_dir, logger=str(model.logger),
@@ -139,7 +140,8 @@ def _pretrain(model: Any, net, train: Dataset, valid: Dataset | None) -> None:
 
 
 _PRETRAIN_SHARED = (
-    "lr", "lr_decay", "optimizer", "weight_decay", "l2", "batch_size", "epochs", "n_negatives",
+    "lr", "lr_decay", "optimizer", "fused_optimizer", "weight_decay", "l2", "batch_size", "epochs",
+    "n_negatives",
     "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience", "holdout", "seed",
     "num_threads", "device", "precision", "progress", "init_std", "item_bias",
     "negative_exponent", "user_history", "recency_boost", "recency_half_life",

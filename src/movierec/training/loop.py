@@ -39,6 +39,7 @@ class FitSettings:
     lr: float = 1e-3
     lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
     optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
+    fused: bool = False  # torch's fused Adam/AdamW kernel (faster; last-bit differences)
     weight_decay: float = 0.0  # optimiser weight decay (every parameter, every step)
     l2: float = 0.0  # L2 on the embedding rows of each batch (see losses.batch_l2)
     patience: int | None = 3  # epochs without a better validation HR@10; None: never stop early
@@ -103,10 +104,11 @@ class Task:
 
         s = self.settings
         params = list(params if params is not None else self.net.parameters())
+        fused = {"fused": True} if s.fused else {}
         if s.optimizer == "adam":
-            return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+            return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay, **fused)
         if s.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+            return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay, **fused)
         if s.optimizer == "sgd":
             return torch.optim.SGD(params, lr=s.lr, weight_decay=s.weight_decay)
         raise ModelError(f"unknown optimizer {s.optimizer!r}; expected adam, adamw or sgd")
