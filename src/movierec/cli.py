@@ -6,6 +6,7 @@ Heavy libraries are imported inside the commands that need them so ``movierec --
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -285,7 +286,8 @@ def train(
         cfg = cfg.model_copy(update={"seed": seed})
     cfg = _with_progress_bars(cfg)
     path, seconds = train_artifact(cfg, data_dir)
-    console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the artifact
+        console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
 
 
 def _with_progress_bars(cfg):
