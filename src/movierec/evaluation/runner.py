@@ -33,9 +33,9 @@ def default_dataset(config: Path | None, artifact: Path | None) -> str:
         return load_config(config, TrainConfig).dataset
     if artifact is not None:
         from movierec.data.registry import RELEASES
-        from movierec.models.artifacts import read_config
+        from movierec.models.artifacts import dataset_name_of
 
-        name = str(read_config(artifact).get("dataset", {}).get("name") or "").split("/")[0]
+        name = dataset_name_of(artifact)
         if name in RELEASES:
             return name
     return "ml-100k"

@@ -229,6 +229,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return _read_config(file)
 
 
+def dataset_name_of(path: str | Path) -> str:
+    """The release (or folder) name the artifact at ``path`` was trained on, from its
+    ``config.json`` (``"ml-latest-small/train"`` -> ``"ml-latest-small"``)."""
+    name = read_config(path)["dataset"].get("name")
+    if not name:
+        raise ArtifactError(f"{Path(path) / CONFIG_FILE}: no dataset name")
+    return str(name).split("/")[0]
+
+
 def _read_config(file: Path) -> dict[str, Any]:
     try:
         config = json.loads(file.read_text(encoding="utf-8"))

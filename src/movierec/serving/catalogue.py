@@ -9,7 +9,6 @@ is fine). With the catalogue in place, serving needs no dataset at all (the Dock
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -19,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from movierec.data.dataset import Dataset
-from movierec.errors import ArtifactError, MovierecError
+from movierec.errors import MovierecError
+from movierec.models.artifacts import dataset_name_of
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +74,6 @@ def write_catalogue(dataset: Dataset, artifact: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def dataset_name_of(artifact: str | Path) -> str:
-    """The release (or folder) name the artifact was trained on, from its ``config.json``
-    (``"ml-latest-small/train"`` -> ``"ml-latest-small"``)."""
-    config_file = Path(artifact) / "config.json"
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-        name = str(config["dataset"]["name"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ArtifactError(f"{config_file}: cannot read the dataset name ({e})") from e
-    return name.split("/")[0]
 
 
 def load_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> pl.DataFrame:
