@@ -25,9 +25,10 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from movierec.content.tables import POSITIVE_THRESHOLD, GenreTables, _atomic, positive_matrix
+from movierec.content.tables import POSITIVE_THRESHOLD, GenreTables, positive_matrix
 from movierec.data.dataset import Dataset
 from movierec.errors import MovierecError
+from movierec.files import write_atomically
 
 __all__ = ["export_training_set", "genre_training_set"]
 
@@ -168,10 +169,10 @@ def export_training_set(rows: pl.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        _atomic(path, lambda tmp: rows.write_parquet(tmp))
+        write_atomically(path, lambda tmp: rows.write_parquet(tmp))
     elif suffix in (".csv", ".tsv"):
         sep = "," if suffix == ".csv" else "\t"
-        _atomic(path, lambda tmp: rows.write_csv(tmp, separator=sep))
+        write_atomically(path, lambda tmp: rows.write_csv(tmp, separator=sep))
     else:
         raise MovierecError(f"{path}: unknown training-set format; use .csv, .tsv or .parquet")
     return path

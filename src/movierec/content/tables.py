@@ -15,8 +15,6 @@ movie x genre matrix. From them:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
 from movierec.errors import MovierecError
+from movierec.files import write_atomically
 
 __all__ = [
     "GenreTables",
@@ -176,18 +175,6 @@ def build_genre_tables(
 
 
 # ---------------------------------------------------------------------- files
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plot_genre_heatmap(
     genre_genre: np.ndarray, genre_names: list[str], path: str | Path, title: str = ""
 ) -> Path:
@@ -216,7 +203,7 @@ def plot_genre_heatmap(
     ax.set_title(title or "genre x genre cosine similarity")
     fig.tight_layout()
     path = Path(path)
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
     return path
 
@@ -235,16 +222,16 @@ def save_tables(
     paths = {"genre_genre": folder / "genre_genre.csv", "heatmap": folder / "genre_heatmap.png",
              "user_genre": folder / "user_genre.parquet",
              "user_genres": folder / "user_genres.parquet"}
-    _atomic(paths["genre_genre"], lambda tmp: gg.write_csv(tmp, float_precision=4))
+    write_atomically(paths["genre_genre"], lambda tmp: gg.write_csv(tmp, float_precision=4))
     plot_genre_heatmap(tables.genre_genre, names, paths["heatmap"], title)
     ug = pl.DataFrame({"user_id": dataset.user_ids, "median": tables.median}).hstack(
         pl.DataFrame(tables.user_genre, schema=names, orient="row")
     )
-    _atomic(paths["user_genre"], lambda tmp: ug.write_parquet(tmp))
+    write_atomically(paths["user_genre"], lambda tmp: ug.write_parquet(tmp))
     sets = pl.DataFrame({"user_id": dataset.user_ids,
                          "positive_genres": _genre_lists(tables.positive, names),
                          "negative_genres": _genre_lists(tables.negative, names)})
-    _atomic(paths["user_genres"], lambda tmp: sets.write_parquet(tmp))
+    write_atomically(paths["user_genres"], lambda tmp: sets.write_parquet(tmp))
     return paths
 
 

@@ -254,24 +254,12 @@ def labelled_table(
 
 def write_labelled_table(table: pl.DataFrame, path: str | Path) -> Path:
     """Write :func:`labelled_table` output as CSV (``.csv``), TSV (``.tsv``) or Parquet (other
-    suffixes), through a temporary sibling file renamed into place: never half a file."""
-    import os
-    import tempfile
+    suffixes), atomically: never half a file."""
+    from movierec.files import write_atomically
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        if path.suffix == ".csv":
-            table.write_csv(tmp)
-        elif path.suffix == ".tsv":
-            table.write_csv(tmp, separator="\t")
-        else:
-            table.write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    suffix = Path(path).suffix
+    if suffix == ".csv":
+        return write_atomically(path, table.write_csv)
+    if suffix == ".tsv":
+        return write_atomically(path, lambda tmp: table.write_csv(tmp, separator="\t"))
+    return write_atomically(path, table.write_parquet)

@@ -10,8 +10,6 @@ is fine). With the catalogue in place, serving needs no dataset at all (the Dock
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import polars as pl
 
 from movierec.data.dataset import Dataset
 from movierec.errors import MovierecError
+from movierec.files import write_atomically
 from movierec.models.artifacts import dataset_name_of
 
 log = logging.getLogger(__name__)
@@ -64,16 +63,7 @@ def display_titles(titles: pl.Series) -> pl.Series:
 
 def write_catalogue(dataset: Dataset, artifact: str | Path) -> Path:
     """Write ``catalogue.parquet`` for ``dataset`` into the artifact folder (atomically)."""
-    path = Path(artifact) / CATALOGUE_FILE
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalogue.", suffix=".tmp")
-    os.close(fd)
-    try:
-        catalogue_of(dataset).write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(Path(artifact) / CATALOGUE_FILE, catalogue_of(dataset).write_parquet)
 
 
 def load_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> pl.DataFrame:
