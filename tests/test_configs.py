@@ -3,20 +3,20 @@ so a typo in a recipe fails here rather than minutes into a user's training run.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import pytest
 import yaml
 
 from movierec.config import CompareConfig, TrainConfig, load_config
+from movierec.models.base import param_names
 from movierec.models.registry import get_class
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
 def _accepted(name: str) -> set[str]:
-    return set(inspect.signature(get_class(name).__init__).parameters) - {"self"}
+    return set(param_names(get_class(name)))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

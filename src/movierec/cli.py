@@ -292,13 +292,12 @@ def train(
 
 def _with_progress_bars(cfg):
     """On a terminal, models that can draw progress bars do, unless the config says otherwise."""
-    import inspect
-
+    from movierec.models.base import param_names
     from movierec.models.registry import get_class
 
     if not sys.stderr.isatty() or "progress" in cfg.model.params:
         return cfg
-    if "progress" not in inspect.signature(get_class(cfg.model.name).__init__).parameters:
+    if "progress" not in param_names(get_class(cfg.model.name)):
         return cfg
     model = cfg.model.model_copy(update={"params": {**cfg.model.params, "progress": True}})
     return cfg.model_copy(update={"model": model})

@@ -211,7 +211,7 @@ class EarlyStopping:
 LOGGERS = ("csv", "tensorboard")
 
 
-class CsvLog:
+class EpochLog:
     """Appends one row per epoch to ``<log_dir>/metrics.csv`` (no-op without a folder); with
     ``tensorboard=True`` also writes each number as a TensorBoard scalar under ``log_dir``."""
 
@@ -290,7 +290,7 @@ def _train_plain(task: Task, torch) -> History:
     opt = task.make_optimizer()
     scheduler = task.make_scheduler(opt)
     stopper = EarlyStopping(s.patience)
-    log = CsvLog(s.log_dir, tensorboard=s.logger == "tensorboard")
+    log = EpochLog(s.log_dir, tensorboard=s.logger == "tensorboard")
     history = History()
     bar = _progress(s.progress, s.epochs)
     for epoch in range(s.epochs):
