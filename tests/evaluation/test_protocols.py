@@ -35,6 +35,7 @@ class TableScorer:
     """A model whose scores are a fixed ``(n_users, n_items)`` table."""
 
     name = "table"
+    predicts_ratings = False
 
     def __init__(self, table):
         self.table = np.asarray(table, dtype=np.float32)
@@ -262,6 +263,8 @@ def test_p3_uses_predict_when_the_model_has_it():
     full, split = _tiny()
 
     class Predictor(TableScorer):
+        predicts_ratings = True
+
         def predict(self, user_idx, item_idx):
             return np.full(len(user_idx), 3.0)
 

@@ -275,7 +275,7 @@ def p3_folds(
     first = None
     for fold, split in splits.items():
         model = build(spec, params, seed)
-        if not hasattr(model, "predict"):
+        if not model.predicts_ratings:
             raise MovierecError(f"model {spec.name!r} ranks items but does not predict "
                                 "ratings; P3 needs a rating model")
         t0 = time.perf_counter()

@@ -325,9 +325,8 @@ def evaluate_p3(
             f"{train.name!r} and {test.name!r} do not share id maps; build both from one "
             "Dataset (Dataset.subset / a split) so user_idx and item_idx mean the same"
         )
-    predict = getattr(model, "predict", None)
-    call = "predict" if callable(predict) else "score"
-    fn = predict if callable(predict) else model.score
+    call = "predict" if model.predicts_ratings else "score"
+    fn = model.predict if model.predicts_ratings else model.score
     preds = np.empty(test.n_ratings, dtype=np.float64)
     for r0 in range(0, test.n_ratings, pairs_per_call):
         r1 = min(r0 + pairs_per_call, test.n_ratings)

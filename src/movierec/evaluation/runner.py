@@ -14,6 +14,7 @@ from movierec.config import ModelSpec, TrainConfig, load_config
 from movierec.data.dataset import Dataset
 from movierec.data.splits import Split
 from movierec.errors import MovierecError
+from movierec.models.base import Recommender
 
 PROTOCOLS = ("p1", "p2", "p3")
 
@@ -107,14 +108,12 @@ def evaluate_one(
             "n_test_users": int(split.test.n_ratings)}
 
 
-def _check_artifact_matches(recommender, train: Dataset, where: Path) -> None:
+def _check_artifact_matches(recommender: Recommender, train: Dataset, where: Path) -> None:
     """Refuse an artifact whose item space differs; warn when it saw other training data."""
-    n_items = getattr(recommender, "n_items_", None)
-    if n_items is not None and n_items != train.n_items:
-        raise MovierecError(f"{where}: artifact has {n_items} items but the dataset has "
-                            f"{train.n_items}; was it trained on another dataset?")
-    fingerprint = getattr(recommender, "train_fingerprint_", None)
-    if fingerprint is not None and fingerprint != train.fingerprint:
+    if recommender.n_items_ != train.n_items:
+        raise MovierecError(f"{where}: artifact has {recommender.n_items_} items but the "
+                            f"dataset has {train.n_items}; was it trained on another dataset?")
+    if recommender.dataset_fingerprint_ != train.fingerprint:
         warnings.warn(f"{where}: artifact was trained on other data than this split's train "
                       "part; if that data held the test items, the figures are optimistic",
                       stacklevel=2)

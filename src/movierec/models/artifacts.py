@@ -178,7 +178,7 @@ def load(path: str | Path) -> Recommender:
     where = path / MODEL_FILE
     seen = _csr(arrays, "seen", (n_users, n_items), where, binary=True)
     dataset = config["dataset"]
-    model._set_train(
+    model.set_train_state(
         user_ids, item_ids, seen, dataset.get("name", ""), dataset.get("fingerprint", "")
     )
     expected = model.expected_shapes()

@@ -102,6 +102,8 @@ class Recommender(ABC):
     """Learned attributes (numpy arrays or CSR matrices) that an artifact stores."""
     smoke_params: ClassVar[dict[str, Any]] = {}
     """Hyper-parameters for a quick fit on tiny data (the every-model test suite uses them)."""
+    predicts_ratings: ClassVar[bool] = False
+    """Whether :meth:`predict` gives star ratings (P3 and RMSE need such a model)."""
 
     # ------------------------------------------------------------------ estimator contract
     def get_params(self, deep: bool = False) -> dict[str, Any]:
@@ -137,7 +139,7 @@ class Recommender(ABC):
         """
         if train.n_ratings == 0:
             raise ModelError(f"{type(self).__name__}.fit: {train.name!r} has no ratings")
-        self._set_train(
+        self.set_train_state(
             train.user_ids, train.item_ids, _binary(train.csr), train.name, train.fingerprint
         )
         self._fit(train, valid)
@@ -147,7 +149,7 @@ class Recommender(ABC):
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         """Learn the model's own attributes; ``seen_`` and the id maps are already set."""
 
-    def _set_train(
+    def set_train_state(
         self,
         user_ids: np.ndarray,
         item_ids: np.ndarray,
@@ -155,6 +157,10 @@ class Recommender(ABC):
         dataset_name: str,
         fingerprint: str,
     ) -> None:
+        """Set what every fitted model knows about its train data: the id maps, the binary
+        ``seen_`` interactions (``n_users x n_items`` CSR), their item counts and the train
+        Dataset's name and fingerprint. ``fit`` calls it before ``_fit``; ``load`` and models
+        built from another model's weights (the hybrid, NeuMF pre-training) call it directly."""
         self.user_ids_ = np.asarray(user_ids, dtype=np.int64)
         self.item_ids_ = np.asarray(item_ids, dtype=np.int64)
         self.seen_ = seen
@@ -230,6 +236,21 @@ class Recommender(ABC):
             lo, hi = self.seen_.indptr[u[0]], self.seen_.indptr[u[0] + 1]
             allowed[self.seen_.indices[lo:hi]] = False
         return top_k(self.score_all(u)[0], k, allowed)
+
+    def predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        """``float32`` predicted star rating of each ``(user_idx, item_idx)`` pair.
+
+        Only models with ``predicts_ratings`` implement it; the others raise
+        :class:`ModelError` (their scores rank items but are not ratings).
+        """
+        raise ModelError(f"{type(self).__name__} ranks items but does not predict ratings; "
+                         "use a rating model (see `movierec models`)")
+
+    def item_vectors(self) -> np.ndarray | None:
+        """``float32 (n_items, d)``: each item in the model's own space (similar-item search and
+        "because you liked" reasons compare rows by cosine), or None for a model without one
+        (callers then fall back to co-occurrence in ``seen_``)."""
+        return None
 
     # ------------------------------------------------------------------ new users
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
@@ -355,6 +376,11 @@ class FactorRecommender(Recommender):
                 "ij,ij->i", self.user_factors_[uf[lo:hi]], self.item_factors_[itf[lo:hi]]
             )
         return out.reshape(u.shape)
+
+    def item_vectors(self) -> np.ndarray:
+        """The item factors: ``float32 (n_items, d)``."""
+        self._check_fitted()
+        return np.asarray(self.item_factors_, dtype=np.float32)
 
     def score_folded(self, state: np.ndarray) -> np.ndarray:
         state = np.asarray(state, dtype=np.float32)

@@ -139,6 +139,11 @@ class _ContentRecommender(Recommender):
             s += self._popularity()[i.ravel()]
         return s.astype(np.float32).reshape(u.shape)
 
+    def item_vectors(self) -> np.ndarray:
+        """The content vectors (genres or text embeddings): ``float32 (n_items, d)``."""
+        self._check_fitted()
+        return self.item_vectors_
+
     # ------------------------------------------------------------------ new users
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
         """``float32 (d,)``: the mean vector of the picks rated ``>= positive_threshold`` (all

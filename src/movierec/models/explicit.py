@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,6 +70,7 @@ class RatingModel(Recommender):
     """
 
     learned: Any = ("rating_range_", "global_mean_")
+    predicts_ratings: ClassVar[bool] = True
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         self.rating_range_ = np.array([train.rating.min(), train.rating.max()], np.float32)
@@ -221,6 +222,11 @@ class FactorModel(RatingModel):
         raw = (self.global_mean_ + self.user_bias_[u, None] + self.item_bias_[None, :]
                + self.user_factors_[u] @ self.item_factors_.T)
         return self._clip(raw)
+
+    def item_vectors(self) -> np.ndarray | None:
+        """The item factors ``q_i`` (None for a model without factors, e.g. ``biases``)."""
+        self._check_fitted()
+        return self.item_factors_ if self.item_factors_.shape[1] else None
 
     def _blank_unseen(self, train: Dataset) -> None:
         """Users / items without train ratings fall back to the other side's bias."""

@@ -103,7 +103,7 @@ class Blend(RatingModel):
             for j in range(len(self._specs())):
                 name, params = self._final_params(j)
                 m = create(name, **params)
-                m._set_train(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
+                m.set_train_state(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
                              self.dataset_fingerprint_)
                 for a in m.learned:
                     setattr(m, a, getattr(self, f"m{j}_{a}"))

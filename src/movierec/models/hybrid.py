@@ -33,6 +33,7 @@ from movierec.content.tables import POSITIVE_THRESHOLD
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import Recommender, create, get_class, register
+from movierec.models.ncf import _NCF
 
 __all__ = ["HybridRecommender", "finetune_network", "genre_rows"]
 
@@ -188,7 +189,7 @@ class HybridRecommender(Recommender):
                 while len(_BASES) > BASE_CACHE_SIZE:
                     _BASES.popitem(last=False)
             _BASES.move_to_end(key)
-        if not hasattr(model, "_network"):
+        if not isinstance(model, _NCF):
             raise ModelError(f"hybrid: the base model {model.name!r} is not a neural (NCF) "
                              "model; use neumf, gmf or mlp")
         return model
@@ -202,7 +203,7 @@ class HybridRecommender(Recommender):
             return
         rows, _ = genre_rows(train, self.content, embedder=self.embedder, ratio=int(self.ratio),
                              threshold=float(self.positive_threshold), seed=int(self.seed))
-        net = copy.deepcopy(base._network())  # the NCF module's torch network, weights_ loaded
+        net = copy.deepcopy(base.network())  # the NCF module's torch network, weights_ loaded
         self.history_ = finetune_network(
             net, rows.get_column("user_idx").to_numpy(), rows.get_column("item_idx").to_numpy(),
             rows.get_column("interaction").to_numpy().astype(np.float32),
@@ -226,7 +227,7 @@ class HybridRecommender(Recommender):
             model = get_class(config["model"])(**config["params"])
         except (ValueError, KeyError, TypeError) as e:
             raise ModelError(f"hybrid: unreadable base model description ({e})") from e
-        model._set_train(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
+        model.set_train_state(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
                          self.dataset_fingerprint_)
         model.weights_ = self.weights_
         self._tuned_cache = (self.weights_, model)

@@ -84,8 +84,12 @@ class _NCF(Recommender):
     def _make_net(self, n_users: int, n_items: int):
         raise NotImplementedError
 
-    def _network(self):
-        """The torch network holding ``weights_`` (built once, then cached)."""
+    def network(self):
+        """The trained ``torch.nn.Module`` (eval mode) holding ``weights_``, built once and cached.
+
+        Callers that change it (the hybrid's fine-tuning) work on a ``copy.deepcopy`` and hand
+        the result back with :meth:`with_network`.
+        """
         self._check_fitted()
         cached = getattr(self, "_net_cache", None)
         if cached is not None and cached[0] is self.weights_:
@@ -100,6 +104,23 @@ class _NCF(Recommender):
         net.eval()
         self._net_cache = (self.weights_, net)
         return net
+
+    def with_network(self, net) -> _NCF:
+        """A fitted copy of this model (same hyper-parameters, users and items) whose weights are
+        those of ``net``, a network of this model's shape (e.g. a fine-tuned ``network()``)."""
+        self._check_fitted()
+        model = self.clone()
+        model.set_train_state(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
+                         self.dataset_fingerprint_)
+        model.weights_ = _flatten(net)
+        model._validate_learned()
+        return model
+
+    def item_vectors(self) -> np.ndarray:
+        """The item embedding tables side by side (GMF then MLP for NeuMF), each row-normalised
+        so that both paths weigh the same in a cosine: ``float32 (n_items, d)``."""
+        tables = [t.detach().float().numpy() for t in self.network().item_tables()]
+        return np.hstack([_unit_rows(t) for t in tables]).astype(np.float32)
 
     def _n_weights(self) -> int:
         import torch
@@ -147,7 +168,7 @@ class _NCF(Recommender):
         """Scores of every item for ``rows`` (user indices or user vectors), in blocks."""
         import torch
 
-        net = self._network()
+        net = self.network()
         out = np.empty((len(rows), self.n_items_), dtype=np.float32)
         items = torch.arange(self.n_items_)
         per_block = max(1, PAIRS_PER_BLOCK // max(1, self.n_items_))
@@ -158,7 +179,7 @@ class _NCF(Recommender):
         return out
 
     def _user_width(self) -> int:
-        return int(self._network().user_vectors(_zero_index()).shape[1])
+        return int(self.network().user_vectors(_zero_index()).shape[1])
 
     # ------------------------------------------------------------------ new users
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
@@ -170,7 +191,12 @@ class _NCF(Recommender):
             raise ModelError("fold_in: give at least one item")
         from movierec.training.fit import fold_in_vector
 
-        return fold_in_vector(self, self._network(), items, r)
+        return fold_in_vector(self, self.network(), items, r)
+
+
+def _unit_rows(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
 
 
 def _zero_index():

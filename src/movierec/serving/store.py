@@ -304,22 +304,13 @@ def _best(scores: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _item_vectors(model: Recommender) -> np.ndarray | sp.csr_matrix:
-    """Row-normalised item vectors (``n_items`` rows; zero rows for items without any)."""
-    vectors: np.ndarray | sp.csr_matrix | None = None
-    factors = getattr(model, "item_factors_", None)
-    if isinstance(factors, np.ndarray) and factors.ndim == 2:
-        vectors = factors.astype(np.float32)
-    elif hasattr(model, "_network"):
-        try:
-            net = model._network()
-            tables = [t.detach().float().numpy() for t in net.embedding_tables()[1::2]]
-            vectors = np.hstack([_normalise(t) for t in tables]).astype(np.float32)
-        except Exception as e:  # a network without item tables: use interactions instead
-            log.info("no item embeddings in %s (%s); similarity uses co-occurrence",
-                     type(model).__name__, e)
+    """Row-normalised item vectors (``n_items`` rows; zero rows for items without any): the
+    model's own (:meth:`~movierec.models.base.Recommender.item_vectors`), else each item's column
+    of the train interactions (item-item co-occurrence cosine)."""
+    vectors = model.item_vectors()
     if vectors is None:
-        vectors = sp.csr_matrix(model.seen_.T, dtype=np.float32)
-    return _normalise(vectors)
+        return _normalise(sp.csr_matrix(model.seen_.T, dtype=np.float32))
+    return _normalise(np.asarray(vectors, dtype=np.float32))
 
 
 def _normalise(v: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:

@@ -131,7 +131,7 @@ def _pretrain(model: Any, net, train: Dataset, valid: Dataset | None) -> None:
                              dropout=model.dropout, **{**common, "epochs": mlp_epochs})
         mlp.fit(train, valid)
     try:
-        init_neumf_from(net, gmf._network(), mlp._network(), float(model.alpha))
+        init_neumf_from(net, gmf.network(), mlp.network(), float(model.alpha))
     except RuntimeError as e:
         raise ModelError(f"neumf pre-training: the GMF / MLP sizes do not match NeuMF's ({e})") \
             from e
