@@ -54,8 +54,8 @@ def main() -> None:
     from movierec.data.download import ensure_dataset
     from movierec.data.loading import load_dataset
     from movierec.data.splits import ml100k_canonical
-    from movierec.evaluation.compare import model_class, p3_folds
-    from movierec.models.base import param_names
+    from movierec.evaluation.compare import p3_folds
+    from movierec.options import FitOptions
 
     torch.set_num_threads(args.threads)
     specs: list[ModelSpec] = []
@@ -65,7 +65,6 @@ def main() -> None:
         specs += [ModelSpec(name=n) for n in args.models.split(",")]
     if args.ablation:
         base = next((dict(s.params) for s in specs if s.name == "neural-side"), {})
-        base.pop("curves_dir", None)  # variants share a name: their curves would collide
         specs = [ModelSpec(name="neural-side", label=label, params=params)
                  for label, params in ablation_specs(base)]
     if not specs:
@@ -81,9 +80,10 @@ def main() -> None:
     results = []
     for spec in specs:
         params = dict(spec.params)
-        if "curves_dir" in param_names(model_class(spec.name)) and args.curves_dir:
-            params.setdefault("curves_dir", args.curves_dir)
-        per_fold, _ = p3_folds(spec, params, splits, args.seed)
+        # ablation variants share a name: their curves would collide
+        curves = None if args.ablation else args.curves_dir
+        per_fold, _ = p3_folds(spec, params, splits, args.seed,
+                               options=FitOptions(curves_dir=curves or None))
         for f in per_fold:
             print(f"  {spec.display_name:<22} {f['fold']}: RMSE {f['RMSE']:.4f}  "
                   f"MAE {f['MAE']:.4f}  fit {f['fit_seconds']:6.1f}s  epochs {f['best_epoch']}",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -34,13 +33,11 @@ def main() -> None:
     args = parser.parse_args()
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
-            config = Path(tmp) / "config.yaml"
-            text = re.sub(r"(?m)^seed:.*$", "", Path(args.config).read_text())
-            config.write_text(f"{text}\nseed: {seed}\n")
             out = Path(tmp) / "artifact"
             t0 = time.perf_counter()
-            subprocess.run([*MOVIEREC, "train", str(config), "--data-dir", args.data_dir,
-                            "--out", str(out)], check=True, capture_output=True)
+            subprocess.run([*MOVIEREC, "train", str(args.config), "--data-dir", args.data_dir,
+                            "--out", str(out), "--seed", str(seed)], check=True,
+                           capture_output=True)
             seconds = time.perf_counter() - t0
             ev = subprocess.run([*MOVIEREC, "evaluate", "--artifact", str(out), "--dataset",
                                  "ml-100k", "--data-dir", args.data_dir, "--protocol", "p1",

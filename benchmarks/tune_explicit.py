@@ -58,10 +58,10 @@ def main() -> None:
             t0 = time.perf_counter()
             model.fit(rest, valid)
             secs += time.perf_counter() - t0
-            curve = getattr(model, "curves_", [None])[0]
-            if curve is not None:
-                scores.append(float(np.nanmin(curve.valid)))
-                epochs.append(curve.best_epoch)
+            histories = model.training_history()
+            if histories:
+                scores.append(float(np.nanmin(histories[0].series()["valid RMSE"])))
+                epochs.append(histories[0].best_epoch)
             else:
                 from movierec.evaluation.protocols import evaluate_p3
 

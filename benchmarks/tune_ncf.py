@@ -71,7 +71,7 @@ def main() -> None:
         for seed in seeds:
             model = build(cfg.model, params, seed)
             t0 = time.perf_counter()
-            model.fit(split.train)
+            model.fit(split.train, options=cfg.run)
             fit_s = time.perf_counter() - t0
             row: dict = {"point": point, "seed": seed, "fit_s": round(fit_s, 1)}
             p1 = [evaluate_p1(model, one, part="valid") for one in splits]

@@ -264,16 +264,26 @@ def test_an_explicit_grid_overrides_params_and_the_documented_grid_does_not():
     assert {p["k"] for p in grid_points(documented)} == {20}
 
 
-def test_train_draws_progress_bars_on_a_terminal_only(monkeypatch):
-    from movierec.cli import _with_progress_bars
-    from movierec.config import TrainConfig
+def test_train_off_a_terminal_prints_progress_lines(real_data_dir, tmp_path):
+    """A CI log or a nohup run of `movierec train` is not silent; `run: {progress: false}` is."""
+    import subprocess
+    import sys
 
-    ncf = TrainConfig(dataset="ml-100k", model={"name": "gmf", "params": {"epochs": 2}})
-    ease = TrainConfig(dataset="ml-100k", model={"name": "ease"})
-    quiet = TrainConfig(dataset="ml-100k", model={"name": "gmf", "params": {"progress": False}})
-    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
-    assert "progress" not in _with_progress_bars(ncf).model.params
-    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
-    assert _with_progress_bars(ncf).model.params == {"epochs": 2, "progress": True}
-    assert _with_progress_bars(ease).model.params == {}  # EASE has no bars to draw
-    assert _with_progress_bars(quiet).model.params == {"progress": False}
+    config = tmp_path / "gmf.yaml"
+    config.write_text("dataset: ml-100k\nmodel: {name: gmf, params: {epochs: 5, factors: 8}}\n"
+                      "run: {num_threads: 1}\n")
+    cmd = [sys.executable, "-m", "movierec.cli", "train", str(config), "--data-dir",
+           str(real_data_dir), "--out", str(tmp_path / "a"), "--set", "model.params.epochs=2"]
+    loud = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "gmf: epoch 2/2" in loud.stderr  # --set took effect, and the last epoch was reported
+    quiet = subprocess.run([*cmd, "--set", "run.progress=false"], capture_output=True,
+                           text=True, check=True)
+    assert "epoch" not in quiet.stderr
+
+
+def test_bad_config_values_fail_before_any_data_loads(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("dataset: no-such-release\nmodel: {name: neumf, params: {lr: fast}}\n")
+    assert run_main("train", str(config)) == 2
+    err = capsys.readouterr().err
+    assert "lr: 'fast' is not allowed" in err and "no-such-release" not in err

@@ -38,6 +38,9 @@ DataDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Change a config value: KEY.PATH=VALUE (YAML value), e.g. "
+    "model.params.lr=0.01 or run.num_threads=1; repeat for several.")]
 ContentSplitOption = Annotated[str, typer.Option(
     "--split", help="fixed / generate: the leave-one-out train part (test items left out); "
     "none: every rating.")]
@@ -216,6 +219,7 @@ def evaluate(
     split: Annotated[str, typer.Option(help="fixed: the P1 files in <data-dir>/eval when "
                                        "present; generate: build them here.")] = "fixed",
     seed: Annotated[int, typer.Option(help="Seed of the model's randomness.")] = 0,
+    overrides: SetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train (or load) one model and evaluate it under one protocol."""
@@ -224,6 +228,7 @@ def evaluate(
     result = evaluate_one(
         model=model, config=config, artifact=artifact, dataset=dataset, data_dir=data_dir,
         protocol=protocol.lower(), negatives=negatives, split_mode=split, seed=seed,
+        overrides=overrides,
         progress=None if as_json else (lambda msg: err_console.print(f"[dim]{msg}[/]")),
     )
     if as_json:
@@ -245,13 +250,14 @@ def compare(
     data_dir: DataDirOption = None,
     out: Annotated[Path | None, typer.Option(help="Output folder; default results/<name>.")]
     = None,
+    overrides: SetOption = None,
 ) -> None:
     """Train, select on validation, test: a table per dataset and protocol, plus files."""
     from movierec.config import CompareConfig, load_config
     from movierec.evaluation.compare import run_comparison
     from movierec.evaluation.report import rich_tables, write_outputs
 
-    cfg = load_config(config, CompareConfig)
+    cfg = load_config(config, CompareConfig, overrides)
     with console.status("comparing...") as status:
         comparison = run_comparison(cfg, data_dir, progress=lambda m: status.update(m))
     # piped output has no terminal width: give the wide tables room instead of 80 columns
@@ -274,33 +280,26 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Seed of the model's randomness (overrides "
                                              "the config's `seed`; `evaluate --seed N` "
                                              "trains the same model).")] = None,
+    overrides: SetOption = None,
 ) -> None:
-    """Train one model and write it as an artifact folder."""
+    """Train one model and write it as an artifact folder.
+
+    Training shows its progress (a bar on a terminal, a line every few seconds in a log)
+    unless the config's `run: {progress: false}` turns it off.
+    """
     from movierec.config import TrainConfig, load_config
     from movierec.evaluation.runner import train_artifact
 
-    cfg = load_config(config, TrainConfig)
+    cfg = load_config(config, TrainConfig, overrides)
     if out is not None:
         cfg = cfg.model_copy(update={"artifact": str(out)})
     if seed is not None:
         cfg = cfg.model_copy(update={"seed": seed})
-    cfg = _with_progress_bars(cfg)
+    if "progress" not in cfg.run.model_fields_set:
+        cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"progress": True})})
     path, seconds = train_artifact(cfg, data_dir)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the artifact
         console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
-
-
-def _with_progress_bars(cfg):
-    """On a terminal, models that can draw progress bars do, unless the config says otherwise."""
-    from movierec.models.base import param_names
-    from movierec.models.registry import get_class
-
-    if not sys.stderr.isatty() or "progress" in cfg.model.params:
-        return cfg
-    if "progress" not in param_names(get_class(cfg.model.name)):
-        return cfg
-    model = cfg.model.model_copy(update={"params": {**cfg.model.params, "progress": True}})
-    return cfg.model_copy(update={"model": model})
 
 
 @app.command("recommend")

@@ -1,6 +1,12 @@
 """Run configurations: Pydantic models for the YAML files in ``configs/``.
 
 Every field is documented; unknown keys are errors (a typo never silently falls back to a default).
+A config may build on another: ``extends: base.yaml`` (a path relative to the file) deep-merges
+this file over the base (mappings merge key by key, anything else replaces), and ``--set
+key.path=value`` on the command line merges over both. The model's hyper-parameters are checked
+against the model's typed settings when the file is read, before any data loads; how the run
+goes (threads, device, progress, logs) is the ``run:`` section (:class:`~movierec.options
+.FitOptions`), never a hyper-parameter.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from movierec.errors import MovierecError
+from movierec.options import FitOptions
 
 Protocol = Literal["p1", "p2", "p3"]
 
@@ -69,6 +76,8 @@ class CompareConfig(_Strict):
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     models: list[ModelSpec]
     output_dir: str | None = Field(None, description="Where results go; default results/<name>.")
+    run: FitOptions = Field(default_factory=FitOptions,
+                            description="How every fit runs (threads, device, progress, logs).")
 
     @field_validator("models")
     @classmethod
@@ -91,23 +100,117 @@ class TrainConfig(_Strict):
         "fixed", description="Train on the leave-one-out train part (`fixed`/`generate`) or on "
         "every rating (`none`).")
     artifact: str | None = Field(None, description="Artifact folder; default artifacts/<model>.")
+    run: FitOptions = Field(default_factory=FitOptions,
+                            description="How the fit runs (threads, device, progress, logs).")
 
 
-def load_config(path: str | Path, kind: type[BaseModel]) -> Any:
-    """Parse a YAML file into ``kind``; errors name the file and the offending field."""
+def load_config(path: str | Path, kind: type[BaseModel], overrides: list[str] | None = None
+                ) -> Any:
+    """Parse a YAML file (with its ``extends:`` chain and ``overrides``, ``key.path=value``
+    strings) into ``kind``, then check every model's hyper-parameters (and grid values) against
+    its typed settings. Errors name the file and the offending field, in one line."""
     path = Path(path)
+    raw = _read_layered(path, [])
+    for text in overrides or []:
+        _apply_override(raw, text, path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise MovierecError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise MovierecError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(raw, dict):
-        raise MovierecError(f"{path}: expected a mapping at the top level")
-    try:
-        return kind.model_validate(raw)
+        cfg = kind.model_validate(raw)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
         raise MovierecError(f"{path}: {problems}") from None
+    for spec in _model_specs(cfg):
+        check_model_spec(spec, where=str(path))
+    return cfg
+
+
+def check_model_spec(spec: ModelSpec, where: str = "") -> None:
+    """Raise :class:`MovierecError` unless ``spec`` names a registered model whose typed settings
+    accept its ``params`` and every value of its ``grid``."""
+    from movierec.models.params import validate_params
+    from movierec.models.registry import get_class
+
+    prefix = f"{where}: " if where else ""
+    try:
+        cls = get_class(spec.name)
+        validate_params(cls, spec.params)
+        for key, values in (spec.grid or {}).items():
+            for value in values:
+                validate_params(cls, {**spec.params, key: value})
+    except MovierecError as e:
+        raise MovierecError(f"{prefix}{e}") from None
+
+
+def _model_specs(cfg: BaseModel) -> list[ModelSpec]:
+    if isinstance(cfg, TrainConfig):
+        return [cfg.model]
+    if isinstance(cfg, CompareConfig):
+        return list(cfg.models)
+    return []
+
+
+def _read_layered(path: Path, chain: list[Path]) -> dict[str, Any]:
+    """The mapping of ``path`` merged over the files it ``extends`` (recursively)."""
+    resolved = path.resolve()
+    if resolved in chain:
+        loop = " -> ".join(str(p) for p in [*chain, resolved])
+        raise MovierecError(f"{path}: `extends` loops back on itself ({loop})")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        where = f" (extended by {chain[-1]})" if chain else ""
+        raise MovierecError(f"{path}: config file not found{where}") from None
+    except yaml.YAMLError as e:
+        raise MovierecError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise MovierecError(f"{path}: expected a mapping at the top level")
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise MovierecError(f"{path}: `extends` must be one file name, got {base!r}")
+    parent = _read_layered(path.parent / base, [*chain, resolved])
+    return deep_merge(parent, raw)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged onto ``base``: mappings merge key by key, any other value replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _apply_override(raw: dict[str, Any], text: str, path: Path) -> None:
+    """Apply one ``key.path=value`` (value read as YAML; list items by index) to ``raw``."""
+    key, sep, value_text = text.partition("=")
+    if not sep or not key.strip():
+        raise MovierecError(f"--set {text!r}: expected KEY=VALUE, e.g. model.params.lr=0.01")
+    try:
+        value = yaml.safe_load(value_text)
+    except yaml.YAMLError as e:
+        raise MovierecError(f"--set {text!r}: the value is not valid YAML ({e})") from None
+    parts = key.strip().split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise MovierecError(f"--set {text!r}: {'.'.join(parts[:depth]) or 'the config'} "
+                                    f"is a list of {len(node)}; {part!r} is not an index")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+            continue
+        if not isinstance(node, dict):
+            raise MovierecError(f"--set {text!r}: {'.'.join(parts[:depth])} in {path} is not "
+                                "a mapping")
+        if last:
+            node[part] = value
+        else:
+            node = node.setdefault(part, {})

@@ -9,7 +9,7 @@ import numpy as np
 
 from movierec.evaluation.compare import Comparison, RunResult, learning_curves
 from movierec.evaluation.report import markdown, write_outputs
-from movierec.training.curves import LearningCurve
+from movierec.training.history import TrainingHistory
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -54,16 +54,25 @@ def test_html_report_links_every_figure_and_each_is_a_png(tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind
 
 
-def test_learning_curves_read_both_history_shapes():
-    class NCFLike:
-        history_ = {"epochs": [{"epoch": 1, "log_loss": 0.5, "train_seconds": 1.0,
-                                "HR@10": 0.2}], "best_epoch": 1}
+def test_learning_curves_come_from_every_training_stage():
+    ncf = TrainingHistory("gmf pre-training", monitor="valid HR@10")
+    ncf.add(**{"train loss": 0.5, "seconds": 1.0, "valid HR@10": 0.2})
+    svd = TrainingHistory("svd", monitor="valid RMSE", mode="min")
+    svd.add(**{"train RMSE": 1.0, "valid RMSE": 1.1})
+    svd.add(**{"train RMSE": 0.9})
+    svd.best_epoch = 1
 
-    class ExplicitLike:
-        curves_ = [LearningCurve("svd", "RMSE", [1, 2], [1.0, 0.9], [1.1, float("nan")], 1)]
+    class Trained:
+        def training_history(self):
+            return [ncf, svd, TrainingHistory("empty")]
 
-    (ncf,) = learning_curves(NCFLike())
-    assert set(ncf["series"]) == {"log_loss", "HR@10"}  # timings are not a curve
-    (exp,) = learning_curves(ExplicitLike())
-    assert exp["series"]["train RMSE"] == [1.0, 0.9] and np.isnan(exp["series"]["valid RMSE"][1])
-    assert learning_curves(object()) == []
+    class OneShot:
+        def training_history(self):
+            return []
+
+    first, second = learning_curves(Trained())  # an empty history draws nothing
+    assert first["name"] == "gmf pre-training"
+    assert set(first["series"]) == {"train loss", "valid HR@10"}  # timings are not a curve
+    assert second["series"]["train RMSE"] == [1.0, 0.9]
+    assert np.isnan(second["series"]["valid RMSE"][1]) and second["best_epoch"] == 1
+    assert learning_curves(OneShot()) == []

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from movierec.data.dataset import Dataset
+from movierec.options import FitOptions
 
 N_USERS, N_ITEMS, N_GROUPS = 240, 120, 6
 PER_USER = 16
@@ -93,17 +94,41 @@ def hit_rate_of():
     return hit_rate
 
 
+SMOKE: dict[str, dict] = {
+    # hyper-parameters for a quick fit on the planted data; a model not listed uses its defaults
+    "ials": {"factors": 16, "iterations": 8},
+    "bpr": {"factors": 16, "iterations": 60, "learning_rate": 0.05},
+    "gmf": {"epochs": 30, "batch_size": 1024, "lr": 0.01},
+    "mlp": {"epochs": 30, "batch_size": 1024, "lr": 0.01},
+    "neumf": {"epochs": 30, "batch_size": 1024, "lr": 0.01},
+    "hybrid": {"base_params": {"epochs": 5, "batch_size": 1024, "lr": 0.01}, "epochs": 2,
+               "lr": 1e-3},
+    "text": {"embedder": "hashing", "cache": False},
+    "biases": {"epochs": 5},
+    "svd-sgd": {"factors": 8, "epochs": 10},
+    "mf-als": {"factors": 8, "epochs": 5},
+    "neural-mf": {"factors": 8, "epochs": 5},
+    "neural-side": {"factors": 8, "epochs": 5, "hidden": [16], "use_genres": False},
+    "autorec": {"hidden": 16, "epochs": 10, "lr": 0.01},
+    "explicit-blend": {"members": [{"name": "biases", "params": {"epochs": 3}},
+                                   {"name": "svd-sgd", "params": {"factors": 4, "epochs": 5}}]},
+}
+SMOKE_OPTIONS = FitOptions(num_threads=1)
+"""How the smoke fits run: one thread, so two test workers never fight over the cores."""
+
+
 @pytest.fixture(scope="session")
 def fitted(planted):
     """``fitted(name)``: the registered model fitted on ``planted.train`` with its
-    ``smoke_params`` (one fit per name per session; tests must not modify it)."""
-    from movierec.models.base import create, get_class
+    :data:`SMOKE` hyper-parameters (one fit per name per session; tests must not modify it)."""
+    from movierec.models.base import create
 
     cache: dict = {}
 
     def get(name: str):
         if name not in cache:
-            cache[name] = create(name, **get_class(name).smoke_params).fit(planted.train)
+            cache[name] = create(name, **SMOKE.get(name, {})).fit(planted.train,
+                                                                  options=SMOKE_OPTIONS)
         return cache[name]
 
     return get

@@ -106,15 +106,20 @@ def test_ease_warns_on_large_catalogues(tiny, monkeypatch):
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("ease", {"l2": 0.0}, "l2 must be > 0"),
-        ("itemknn", {"k": 0}, "need k >= 1"),
-        ("ials", {"factors": 0}, "must be > 0"),
-        ("bpr", {"learning_rate": -1.0}, "must be > 0"),
+        ("ease", {"l2": 0.0}, "l2: 0.0 is not allowed .*greater than 0"),
+        ("itemknn", {"k": 0}, "k: 0 is not allowed .*greater than or equal to 1"),
+        ("ials", {"factors": 0}, "factors: 0 is not allowed"),
+        ("bpr", {"learning_rate": -1.0}, "learning_rate: -1.0 is not allowed"),
     ],
 )
-def test_bad_hyper_parameters_are_reported_at_fit(tiny, name, params, message):
+def test_bad_hyper_parameters_are_refused_before_any_work(tiny, name, params, message):
     with pytest.raises(ModelError, match=message):
-        create(name, **params).fit(tiny)
+        create(name, **params)
+    model = create(name)
+    for key, value in params.items():  # set behind the constructor's back: fit still refuses
+        setattr(model, key, value)
+    with pytest.raises(ModelError, match=message):
+        model.fit(tiny)
 
 
 def test_ials_fold_in_is_implicits_recalculate_user(fitted, planted):

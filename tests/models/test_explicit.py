@@ -15,7 +15,9 @@ from movierec.evaluation.protocols import evaluate_p3
 from movierec.models.base import Recommender, create
 from movierec.models.explicit import SVDSGD, holdout, solve_rows
 from movierec.models.explicit_neural import side_features
-from movierec.training.curves import LearningCurve, read_curve, save_curve
+from movierec.options import FitOptions
+from movierec.training.curves import read_curve, save_curve
+from movierec.training.history import TrainingHistory
 
 N_USERS, N_ITEMS, RANK, DENSITY = 300, 200, 3, 0.25
 FAST = {
@@ -163,16 +165,17 @@ def test_same_seed_same_model_other_seed_other_model(name, data):
 def test_selection_uses_a_train_slice_then_refits(data, tmp_path):
     _, train, _ = data
     model = create("svd-sgd", **{**FAST["svd-sgd"], "epochs": 60, "patience": 3},
-                   valid_fraction=0.1, curves_dir=str(tmp_path)).fit(train)
-    select, refit = model.curves_
-    assert 1 <= select.best_epoch < len(select) <= 60  # stopped early on validation
-    assert np.nanargmin(select.valid) + 1 == select.best_epoch
+                   valid_fraction=0.1).fit(train, options=FitOptions(curves_dir=str(tmp_path)))
+    select, refit = model.training_history()
+    valid_rmse = select.series()["valid RMSE"]
+    assert 1 <= select.best_epoch < len(select) <= 60 and select.stopped_early
+    assert np.nanargmin(valid_rmse) + 1 == select.best_epoch
     assert len(refit) == select.best_epoch == model.best_epoch_
-    assert np.isnan(refit.valid).all()  # the refit on all of train has nothing held out
+    assert "valid RMSE" not in refit.series()  # the refit on all of train has nothing held out
     files = sorted(p.name for p in tmp_path.iterdir())
     assert len(files) == 4 and {p.rsplit(".", 1)[1] for p in files} == {"csv", "png"}
     back = read_curve(next(tmp_path.glob("*select.csv")))
-    np.testing.assert_allclose(back.valid, select.valid, atol=1e-6)
+    np.testing.assert_allclose(back.series()["valid RMSE"], valid_rmse, atol=1e-6)
     assert back.best_epoch == select.best_epoch
     rest, valid = holdout(train, 0.1, 0)
     assert rest.n_ratings + valid.n_ratings == train.n_ratings
@@ -184,9 +187,10 @@ def test_given_validation_set_early_stops_without_refit(data):
     rest, valid = holdout(train, 0.1, 1)
     model = create("neural-mf", **{**FAST["neural-mf"], "epochs": 30, "patience": 2}
                    ).fit(rest, valid)
-    (curve,) = model.curves_
+    (curve,) = model.training_history()
     best = model._rmse_on(valid)
-    assert best == pytest.approx(min(curve.valid), abs=1e-5)  # parameters of the best epoch
+    # parameters of the best epoch
+    assert best == pytest.approx(min(curve.series()["valid RMSE"]), abs=1e-5)
 
 
 def test_minibatch_of_one_is_funk_svd():
@@ -278,11 +282,11 @@ def test_blend_of_torch_members_round_trips(data, tmp_path):
 
 
 def test_curve_files(tmp_path):
-    curve = LearningCurve("a/b c")
-    for e, (t, v) in enumerate([(1.0, 1.1), (0.8, 0.9), (0.7, 0.95)], start=1):
-        curve.add(e, t, v)
+    curve = TrainingHistory("a/b c", monitor="valid RMSE", mode="min")
+    for t, v in [(1.0, 1.1), (0.8, 0.9), (0.7, 0.95)]:
+        curve.add(**{"train RMSE": t, "valid RMSE": v})
     curve.best_epoch = 2
     csv, png = save_curve(curve, tmp_path)
     assert csv.name == "a_b_c.csv" and png is not None and png.stat().st_size > 1000
     lines = csv.read_text().splitlines()
-    assert lines[0] == "epoch,train_RMSE,valid_RMSE,best" and lines[2].endswith(",1")
+    assert lines[0] == "epoch,train RMSE,valid RMSE,best" and lines[2].endswith(",1")

@@ -9,14 +9,16 @@ import pytest
 from movierec.errors import ArtifactError, ModelError
 from movierec.models.base import Recommender, create
 from movierec.models.hybrid import HybridRecommender, finetune_network, genre_rows
+from movierec.options import FitOptions
 
 BASE = {"factors": 8, "mlp_factors": 8, "layers": [16, 8], "epochs": 4, "batch_size": 512,
-        "lr": 0.01, "num_threads": 1, "seed": 0}
+        "lr": 0.01, "seed": 0}
+ONE = FitOptions(num_threads=1)
 
 
 @pytest.fixture(scope="module")
 def base_artifact(planted, tmp_path_factory):
-    model = create("neumf", **BASE).fit(planted.train)
+    model = create("neumf", **BASE).fit(planted.train, options=ONE)
     return model, model.save(tmp_path_factory.mktemp("hybrid") / "neumf")
 
 
@@ -35,7 +37,7 @@ def _genre_gap(model, tables, genres: np.ndarray) -> float:
 
 def test_fine_tuning_widens_the_genre_gap(planted, base_artifact):
     base, path = base_artifact
-    hybrid = HybridRecommender(base=str(path), epochs=3, lr=3e-3, num_threads=1).fit(planted.train)
+    hybrid = HybridRecommender(base=str(path), epochs=3, lr=3e-3).fit(planted.train, options=ONE)
     rows, tables = genre_rows(planted.train)
     assert hybrid.rows_ == {1: int((rows["interaction"] == 1).sum()),
                             0: int((rows["interaction"] == 0).sum())}
@@ -51,13 +53,14 @@ def test_fine_tuning_widens_the_genre_gap(planted, base_artifact):
 
 def test_hybrid_trains_its_own_base_with_its_seed(planted):
     params = {**BASE, "seed": 11}
-    before = create("hybrid", base_params=params, epochs=0, num_threads=1, seed=3)
-    before.fit(planted.train)
-    fresh = create("neumf", **{**params, "seed": 3}).fit(planted.train)  # the seed is the hybrid's
+    before = create("hybrid", base_params=params, epochs=0, seed=3)
+    before.fit(planted.train, options=ONE)
+    # the seed is the hybrid's
+    fresh = create("neumf", **{**params, "seed": 3}).fit(planted.train, options=ONE)
     np.testing.assert_array_equal(before.weights_, fresh.weights_)  # epochs=0: the base as it is
     np.testing.assert_array_equal(before.score_all(np.arange(5)), fresh.score_all(np.arange(5)))
-    after = create("hybrid", base_params=params, epochs=1, num_threads=1, seed=3)
-    after.fit(planted.train)
+    after = create("hybrid", base_params=params, epochs=1, seed=3)
+    after.fit(planted.train, options=ONE)
     assert after.weights_.shape == fresh.weights_.shape
     assert not np.array_equal(after.weights_, fresh.weights_)
     config = after.base_config_.item()
@@ -72,11 +75,11 @@ def test_base_from_other_data_is_refused(planted, base_artifact):
 
 
 def test_base_must_be_a_neural_model(planted, tmp_path):
-    pop = create("popularity").fit(planted.train).save(tmp_path / "pop")
+    pop = create("popularity").fit(planted.train, options=ONE).save(tmp_path / "pop")
     with pytest.raises(ModelError, match="not a neural"):
-        HybridRecommender(base=str(pop)).fit(planted.train)
+        HybridRecommender(base=str(pop)).fit(planted.train, options=ONE)
     with pytest.raises(ArtifactError):
-        HybridRecommender(base=str(tmp_path / "missing")).fit(planted.train)
+        HybridRecommender(base=str(tmp_path / "missing")).fit(planted.train, options=ONE)
 
 
 def test_unknown_content_and_empty_rows_are_errors(planted):

@@ -8,16 +8,19 @@ import pytest
 
 pytest.importorskip("torch")
 
+from movierec.errors import ModelError  # noqa: E402
 from movierec.models.base import Recommender, create  # noqa: E402
 from movierec.models.ncf import NeuMFRecommender  # noqa: E402
+from movierec.options import FitOptions  # noqa: E402
 from movierec.training.validation import holdout_last  # noqa: E402
 
-FAST = {"epochs": 20, "batch_size": 2048, "lr": 0.02, "num_threads": 1}
+FAST = {"epochs": 20, "batch_size": 2048, "lr": 0.02}
+ONE = FitOptions(num_threads=1)
 
 
 @pytest.fixture(scope="module")
 def neumf(planted):
-    return create("neumf", **FAST).fit(planted.train)
+    return create("neumf", **FAST).fit(planted.train, options=ONE)
 
 
 def test_neumf_beats_popularity_on_held_out_items(neumf, planted, fitted, hit_rate_of):
@@ -26,42 +29,42 @@ def test_neumf_beats_popularity_on_held_out_items(neumf, planted, fitted, hit_ra
 
 @pytest.mark.parametrize("name", ["gmf", "mlp"])
 def test_gmf_and_mlp_learn(name, planted, fitted, hit_rate_of):
-    model = create(name, **FAST).fit(planted.train)
+    model = create(name, **FAST).fit(planted.train, options=ONE)
     assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
 
 
 def test_same_seed_same_model_other_seed_other_model(planted):
     params = {**FAST, "epochs": 3}
-    a = create("neumf", **params, seed=1).fit(planted.train)
-    b = create("neumf", **params, seed=1).fit(planted.train)
-    c = create("neumf", **params, seed=2).fit(planted.train)
+    a = create("neumf", **params, seed=1).fit(planted.train, options=ONE)
+    b = create("neumf", **params, seed=1).fit(planted.train, options=ONE)
+    c = create("neumf", **params, seed=2).fit(planted.train, options=ONE)
     np.testing.assert_array_equal(a.weights_, b.weights_)
     assert not np.array_equal(a.weights_, c.weights_)
 
 
 def test_early_stopping_on_valid_keeps_the_best_epoch(planted):
     fit, valid = holdout_last(planted.train)
-    model = create("neumf", **{**FAST, "epochs": 60, "patience": 2}).fit(fit, valid)
-    h = model.history_
-    scores = [e["HR@10"] for e in h["epochs"]]
-    assert h["stopped_early"] and len(scores) == h["best_epoch"] + 3
-    assert h["best_score"] == max(scores)
+    model = create("neumf", **{**FAST, "epochs": 60, "patience": 2}).fit(fit, valid, ONE)
+    (h,) = model.training_history()
+    scores = h.series()["valid HR@10"]
+    assert h.stopped_early and len(scores) == h.best_epoch + 2
+    assert h.best_score == max(scores) == scores[h.best_epoch - 1]
 
 
 def test_holdout_validates_on_each_users_last_train_item(planted):
-    model = create("gmf", **{**FAST, "epochs": 5, "holdout": True}).fit(planted.train)
-    assert all("HR@10" in e for e in model.history_["epochs"])
+    model = create("gmf", **{**FAST, "epochs": 5, "holdout": True}).fit(planted.train, options=ONE)
+    assert all("valid HR@10" in e for e in model.training_history()[0].epochs)
     assert model.seen_.nnz == planted.train.n_ratings  # the model still knows every interaction
 
 
 def test_pretrained_neumf_from_gmf_and_mlp_artifacts(planted, tmp_path, hit_rate_of, fitted):
     small = {**FAST, "epochs": 15}
-    gmf = create("gmf", factors=8, **small).fit(planted.train).save(tmp_path / "gmf")
-    mlp = create("mlp", mlp_factors=8, layers=[16, 8], **small).fit(planted.train)
+    gmf = create("gmf", factors=8, **small).fit(planted.train, options=ONE).save(tmp_path / "gmf")
+    mlp = create("mlp", mlp_factors=8, layers=[16, 8], **small).fit(planted.train, options=ONE)
     mlp.save(tmp_path / "mlp")
     model = NeuMFRecommender(factors=8, mlp_factors=8, layers=[16, 8], pretrain=True,
                              pretrain_gmf=str(gmf), pretrain_mlp=str(tmp_path / "mlp"),
-                             **{**small, "epochs": 3, "lr": 0.001}).fit(planted.train)
+                             **{**small, "epochs": 3, "lr": 0.001}).fit(planted.train, options=ONE)
     assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
     loaded = Recommender.load(model.save(tmp_path / "neumf"))
     np.testing.assert_array_equal(loaded.score_all(np.arange(9)), model.score_all(np.arange(9)))
@@ -69,19 +72,21 @@ def test_pretrained_neumf_from_gmf_and_mlp_artifacts(planted, tmp_path, hit_rate
 
 def test_pretraining_inside_fit(planted):
     model = create("neumf", factors=8, mlp_factors=8, layers=[16, 8], pretrain=True,
-                   pretrain_epochs=4, **{**FAST, "epochs": 2}).fit(planted.train)
-    assert set(model.pretrained_) == {"gmf", "mlp"}
-    assert len(model.history_["epochs"]) == 2
+                   pretrain_epochs=4, **{**FAST, "epochs": 2}).fit(planted.train, options=ONE)
+    gmf, mlp, neumf = model.training_history()
+    assert (gmf.name, mlp.name, neumf.name) == ("gmf pre-training", "mlp pre-training", "neumf")
+    assert len(gmf) == len(mlp) == 4 and len(neumf) == 2
 
 
 def test_mismatched_pretrained_sizes_are_an_error(planted, tmp_path):
-    gmf = create("gmf", factors=4, **{**FAST, "epochs": 1}).fit(planted.train)
-    mlp = create("mlp", mlp_factors=8, layers=[16, 8], **{**FAST, "epochs": 1}).fit(planted.train)
+    gmf = create("gmf", factors=4, **{**FAST, "epochs": 1}).fit(planted.train, options=ONE)
+    mlp = create("mlp", mlp_factors=8, layers=[16, 8], **{**FAST, "epochs": 1})
+    mlp.fit(planted.train, options=ONE)
     model = NeuMFRecommender(factors=8, mlp_factors=8, layers=[16, 8], pretrain=True,
                              pretrain_gmf=str(gmf.save(tmp_path / "g")),
                              pretrain_mlp=str(mlp.save(tmp_path / "m")), **FAST)
     with pytest.raises(Exception, match="sizes do not match"):
-        model.fit(planted.train)
+        model.fit(planted.train, options=ONE)
 
 
 def test_fold_in_finds_the_group(neumf, planted):
@@ -98,29 +103,37 @@ def test_hard_labels_rank_low_rated_items_lower(planted):
     t = planted.train
     gap = {}
     for mode in ("binary", "hard"):
-        model = create("gmf", label_mode=mode, **FAST).fit(t)
+        model = create("gmf", label_mode=mode, **FAST).fit(t, options=ONE)
         s = model.score(t.user_idx, t.item_idx)
         gap[mode] = float(s[t.rating >= 4].mean() - s[t.rating <= 2].mean())
     assert gap["hard"] > gap["binary"] + 1.0
 
 
-def test_unknown_settings_are_errors(planted):
-    with pytest.raises(Exception, match="optimizer"):
-        create("gmf", optimizer="rmsprop", **{**FAST, "epochs": 1}).fit(planted.train)
-    with pytest.raises(Exception, match="trainer"):
-        create("gmf", trainer="keras", **{**FAST, "epochs": 1}).fit(planted.train)
-    with pytest.raises(Exception, match="logger"):
-        create("gmf", logger="wandb", **{**FAST, "epochs": 1}).fit(planted.train)
-    with pytest.raises(Exception, match="label_mode"):
-        create("gmf", label_mode="stars", **{**FAST, "epochs": 1}).fit(planted.train)
+def test_unknown_settings_are_errors_before_any_work():
+    for bad, match in [({"optimizer": "rmsprop"}, "optimizer"), ({"label_mode": "stars"},
+                       "label_mode"), ({"lr": "fast"}, "lr"), ({"lr": True}, "lr"),
+                       ({"factors": -8}, "factors"), ({"n_negatives": -1}, "n_negatives"),
+                       ({"epochs": -3}, "epochs"), ({"epochs": 0}, "epochs: 0 trains nothing"),
+                       ({"batch_size": 0}, "batch_size"), ({"num_threads": 2}, "run option")]:
+        with pytest.raises(ModelError, match=match):
+            create("gmf", **bad)
+    with pytest.raises(ModelError, match="dropout"):
+        create("mlp", dropout=2.0)
+    with pytest.raises(ModelError, match="layers"):
+        create("mlp", layers="abc")
+    for bad in ({"trainer": "keras"}, {"logger": "wandb"}, {"device": "tpu9"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            FitOptions(**bad)
 
 
 @pytest.mark.slow
 def test_lightning_trainer_same_semantics(planted, tmp_path, fitted, hit_rate_of):
-    model = create("neumf", trainer="lightning", holdout=True, log_dir=str(tmp_path),
-                   logger="tensorboard", **{**FAST, "epochs": 12}).fit(planted.train)
-    h = model.history_
-    assert h["best_score"] == max(e["HR@10"] for e in h["epochs"])
+    options = FitOptions(num_threads=1, trainer="lightning", log_dir=str(tmp_path),
+                         logger="tensorboard")
+    model = create("neumf", holdout=True, **{**FAST, "epochs": 12}).fit(planted.train,
+                                                                        options=options)
+    (h,) = model.training_history()
+    assert h.best_score == max(h.series()["valid HR@10"])
     assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
     assert list((tmp_path / "lightning").rglob("metrics.csv"))
     assert list((tmp_path / "checkpoints").glob("*.ckpt"))
@@ -128,7 +141,8 @@ def test_lightning_trainer_same_semantics(planted, tmp_path, fitted, hit_rate_of
 
 
 def test_user_history_and_item_bias_round_trip(planted, tmp_path, fitted, hit_rate_of):
-    model = create("neumf", user_history=True, item_bias=True, **FAST).fit(planted.train)
+    model = create("neumf", user_history=True, item_bias=True, **FAST)
+    model.fit(planted.train, options=ONE)
     assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
     loaded = Recommender.load(model.save(tmp_path / "m"))  # history rebuilt from seen_
     users = np.arange(0, planted.train.n_users, 5)
@@ -146,10 +160,10 @@ def test_recency_weights_favour_each_users_latest_interactions(planted):
     np.testing.assert_allclose(w[ends], 4.0)  # the latest of each user: 1 + 3
     np.testing.assert_allclose(w[ends - 2], 1.0 + 3.0 * 0.5)  # two before: half the boost
     assert recency_weights(t, 0.0, 2.0) is None
-    model = create("gmf", recency_boost=3.0, recency_half_life=2.0, **FAST).fit(t)
+    model = create("gmf", recency_boost=3.0, recency_half_life=2.0, **FAST).fit(t, options=ONE)
     assert np.isfinite(model.weights_).all()
 
 
 def test_fused_optimizer_learns_the_same_structure(planted, fitted, hit_rate_of):
-    model = create("gmf", fused_optimizer=True, **FAST).fit(planted.train)
+    model = create("gmf", fused_optimizer=True, **FAST).fit(planted.train, options=ONE)
     assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1

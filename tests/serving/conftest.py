@@ -18,6 +18,7 @@ pytest.importorskip("fastapi", reason="serving tests need the serve extra (fasta
 
 from movierec.data.dataset import Dataset  # noqa: E402
 from movierec.models.base import create  # noqa: E402
+from movierec.options import FitOptions  # noqa: E402
 from movierec.serving.catalogue import write_catalogue  # noqa: E402
 
 GROUPS = ("Action", "Comedy", "Drama")
@@ -68,7 +69,7 @@ def planted() -> Dataset:
 
 
 def _artifact(dataset: Dataset, folder: Path, name: str, **params) -> Path:
-    model = create(name, **params).fit(dataset)
+    model = create(name, **params).fit(dataset, options=FitOptions(num_threads=1))
     path = model.save(folder / name)
     write_catalogue(dataset, path)
     return path
@@ -79,7 +80,7 @@ def planted_artifacts(planted, tmp_path_factory) -> dict[str, Path]:
     """Artifacts (with catalogue) of a factor model (iALS) and a non-factor one (ItemKNN)."""
     folder = tmp_path_factory.mktemp("planted-artifacts")
     return {
-        "ials": _artifact(planted, folder, "ials", factors=8, iterations=10, num_threads=1),
+        "ials": _artifact(planted, folder, "ials", factors=8, iterations=10),
         "itemknn": _artifact(planted, folder, "itemknn", k=20),
     }
 
@@ -107,7 +108,7 @@ def real_artifact(real_data_dir, tmp_path_factory) -> Path:
     from movierec.data.loading import load_dataset
 
     ds = load_dataset("ml-latest-small", real_data_dir)
-    model = create("ials", factors=32, iterations=10, num_threads=1).fit(ds)
+    model = create("ials", factors=32, iterations=10).fit(ds, options=FitOptions(num_threads=1))
     return model.save(tmp_path_factory.mktemp("real") / "ials")
 
 

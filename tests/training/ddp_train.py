@@ -13,25 +13,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from conftest import hit_rate, make_planted  # noqa: E402
 
 from movierec.models.base import create  # noqa: E402
+from movierec.options import FitOptions  # noqa: E402
 
 
 def main(out: Path, world: int) -> None:
     planted = make_planted()
-    params = {"epochs": 6, "batch_size": 1000, "lr": 0.02, "num_threads": 1, "device": "cpu",
-              "trainer": "lightning", "holdout": True}
+    params = {"epochs": 6, "batch_size": 1000, "lr": 0.02, "holdout": True}
+    run = {"num_threads": 1, "device": "cpu", "trainer": "lightning"}
     if world > 1:
-        params.update(strategy="ddp", devices=world)
-    model = create("neumf", **params).fit(planted.train)
-    h = model.history_
+        run.update(strategy="ddp", devices=world)
+    model = create("neumf", **params).fit(planted.train, options=FitOptions(**run))
+    (h,) = model.training_history()
+    stats = model.run_stats_
     report = {
-        "rank": h["rank"], "world_size": h["world_size"], "steps": h["steps"],
+        "rank": stats.rank, "world_size": stats.world_size, "steps": stats.steps,
         "weights": hashlib.sha256(model.weights_.tobytes()).hexdigest(),
-        "hit_rate": hit_rate(model, planted), "epochs": len(h["epochs"]),
+        "hit_rate": hit_rate(model, planted), "epochs": len(h.epochs),
         "batch_size": params["batch_size"],
         # holdout=True keeps one train rating per user for validation; 4 negatives per rating
         "samples_per_epoch": (planted.train.n_ratings - planted.train.n_users) * 5,
     }
-    (out / f"rank{h['rank']}-of-{world}.json").write_text(json.dumps(report))
+    (out / f"rank{stats.rank}-of-{world}.json").write_text(json.dumps(report))
 
 
 if __name__ == "__main__":

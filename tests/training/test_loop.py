@@ -85,15 +85,16 @@ def test_ddp_shards_split_the_batches_evenly():
 
 def test_training_learns_the_groups_and_keeps_the_best_epoch(tmp_path):
     task = _task(epochs=12, log_dir=str(tmp_path))
-    before = task.validate()["HR@10"]
-    history = train_plain(task)
-    scores = [e["HR@10"] for e in history.epochs]
-    assert history.epochs[-1]["log_loss"] < history.epochs[0]["log_loss"]
+    before = task.validate()["valid HR@10"]
+    history, stats = train_plain(task)
+    scores = history.series()["valid HR@10"]
+    losses = history.series()["train loss"]
+    assert losses[-1] < losses[0] and stats.steps > 0
     assert max(scores) >= before + 0.3
-    assert history.best_score == max(scores) and history.best_epoch == int(np.argmax(scores))
-    assert task.validate()["HR@10"] == pytest.approx(history.best_score)  # best weights kept
+    assert history.best_score == max(scores) and history.best_epoch == int(np.argmax(scores)) + 1
+    assert task.validate()["valid HR@10"] == pytest.approx(history.best_score)  # best kept
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
-    assert lines[0].startswith("epoch,log_loss") and len(lines) == len(history.epochs) + 1
+    assert lines[0].startswith("epoch,train loss") and len(lines) == len(history.epochs) + 1
 
 
 def _tensorboard_scalars(folder) -> dict[str, list[float]]:
@@ -116,18 +117,18 @@ def _tensorboard_scalars(folder) -> dict[str, list[float]]:
 
 def test_tensorboard_logger_writes_every_epochs_figures(tmp_path):
     task = _task(epochs=3, patience=None, log_dir=str(tmp_path), logger="tensorboard")
-    history = train_plain(task)
+    history, _ = train_plain(task)
     scalars = _tensorboard_scalars(tmp_path)
-    # TensorBoard tag names cannot hold "@": tensorboardX writes HR@10 as HR_10
-    assert scalars["HR_10"] == pytest.approx([e["HR@10"] for e in history.epochs])
-    assert len(scalars["log_loss"]) == 3 and (tmp_path / "metrics.csv").exists()
+    # TensorBoard tag names cannot hold "@" or spaces: "valid HR@10" is written valid_HR_10
+    assert scalars["valid_HR_10"] == pytest.approx(history.series()["valid HR@10"])
+    assert len(scalars["train_loss"]) == 3 and (tmp_path / "metrics.csv").exists()
 
 
 def test_early_stopping_waits_patience_epochs():
     task = _task(epochs=200, patience=2)
-    history = train_plain(task)
+    history, _ = train_plain(task)
     assert history.stopped_early
-    assert len(history.epochs) == history.best_epoch + 3
+    assert len(history.epochs) == history.best_epoch + 2
 
 
 def test_same_seed_same_weights():

@@ -14,7 +14,6 @@ The test item is never seen before step 2's evaluation.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import time
 from collections.abc import Callable
@@ -29,6 +28,9 @@ from movierec.data.dataset import Dataset
 from movierec.data.splits import Split
 from movierec.errors import MovierecError
 from movierec.machine import machine_info
+from movierec.models.base import Recommender, create, get_class, param_names
+from movierec.options import FitOptions
+from movierec.training.history import selected_epochs
 
 Progress = Callable[[str], None]
 
@@ -104,15 +106,16 @@ def carve_validation(split: Split, spec: ValidationSpec) -> Split:
 
 
 # ---------------------------------------------------------------------- models
-def model_class(name: str):
-    from movierec.models.base import get_class
-
+def model_class(name: str) -> type[Recommender]:
     return get_class(name)
 
 
-def takes_seed(cls) -> bool:
+def takes_seed(cls: type[Recommender]) -> bool:
     """Whether the model has randomness (a ``seed`` hyper-parameter)."""
-    return "seed" in inspect.signature(cls.__init__).parameters
+    return "seed" in param_names(cls)
+
+
+
 
 
 def grid_points(spec: ModelSpec) -> list[dict[str, Any]]:
@@ -124,7 +127,7 @@ def grid_points(spec: ModelSpec) -> list[dict[str, Any]]:
     """
     grid = spec.grid
     if grid is None:
-        documented = dict(getattr(model_class(spec.name), "param_grid", {}) or {})
+        documented = dict(model_class(spec.name).param_grid)
         grid = {k: v for k, v in documented.items() if k not in spec.params}
     if not grid:
         return [dict(spec.params)]
@@ -133,9 +136,7 @@ def grid_points(spec: ModelSpec) -> list[dict[str, Any]]:
             for values in itertools.product(*(grid[k] for k in keys))]
 
 
-def build(spec: ModelSpec, params: dict[str, Any], seed: int | None):
-    from movierec.models.base import create
-
+def build(spec: ModelSpec, params: dict[str, Any], seed: int | None) -> Recommender:
     cls = model_class(spec.name)
     if seed is not None and takes_seed(cls) and "seed" not in spec.params:
         params = {**params, "seed": seed}
@@ -143,7 +144,8 @@ def build(spec: ModelSpec, params: dict[str, Any], seed: int | None):
 
 
 def select_on_validation(
-    spec: ModelSpec, split: Split, metric: str, seed: int, progress: Progress | None = None
+    spec: ModelSpec, split: Split, metric: str, seed: int, progress: Progress | None = None,
+    options: FitOptions | None = None,
 ) -> tuple[dict[str, Any], list[GridPoint]]:
     """Fit every grid point on train-minus-validation; return the best by ``metric``."""
     from movierec.evaluation.protocols import evaluate_p1
@@ -155,7 +157,7 @@ def select_on_validation(
     for params in points:
         model = build(spec, params, seed)
         t0 = time.perf_counter()
-        model.fit(split.train, split.valid)
+        model.fit(split.train, split.valid, options)
         fit_s = time.perf_counter() - t0
         score = evaluate_p1(model, split, part="valid")[metric]
         tried.append(GridPoint(params, float(score), fit_s))
@@ -170,7 +172,8 @@ CURVE_KS = tuple(range(1, 21))
 """Cut-offs reported besides 10, for the HR@K / NDCG@K curves of the model report."""
 
 
-def evaluate_protocol(model, split: Split, protocol: str, ks=()) -> dict[str, float]:
+def evaluate_protocol(model: Recommender, split: Split, protocol: str, ks=()
+                      ) -> dict[str, float]:
     from movierec.evaluation import protocols
 
     if protocol == "p1":
@@ -189,10 +192,12 @@ def run_model(
     protocols: list[str],
     seeds: list[int],
     progress: Progress | None = None,
+    options: FitOptions | None = None,
 ) -> list[RunResult]:
     """Select, refit per seed, evaluate: one RunResult per protocol."""
     with_valid = carve_validation(split, validation)
-    params, tried = select_on_validation(spec, with_valid, validation.metric, seeds[0], progress)
+    params, tried = select_on_validation(spec, with_valid, validation.metric, seeds[0], progress,
+                                         options)
     run_seeds = seeds if takes_seed(model_class(spec.name)) else seeds[:1]
     per_protocol: dict[str, list[dict[str, float]]] = {p: [] for p in protocols}
     fit_times: list[float] = []
@@ -201,7 +206,7 @@ def run_model(
     for seed in run_seeds:
         model = build(spec, params, seed)
         t0 = time.perf_counter()
-        model.fit(split.train)
+        model.fit(split.train, options=options)
         fit_times.append(time.perf_counter() - t0)
         if not curves:
             curves = learning_curves(model)
@@ -227,31 +232,13 @@ def run_model(
     return results
 
 
-def learning_curves(model) -> list[dict[str, Any]]:
-    """Per-epoch series a fitted model recorded, as ``{"name", "epochs", "series": {label:
-    values}}`` dicts; empty for models that do not train in epochs.
-
-    Understands NCF's ``history_`` (a dict whose ``epochs`` is a list of per-epoch records) and
-    the explicit models' ``curves_`` (:class:`~movierec.training.curves.LearningCurve` list).
-    """
-    out: list[dict[str, Any]] = []
-    history = getattr(model, "history_", None)
-    if isinstance(history, dict) and history.get("epochs"):
-        records = [r for r in history["epochs"] if isinstance(r, dict)]
-        epochs = [r.get("epoch", i + 1) for i, r in enumerate(records)]
-        labels = sorted({k for r in records for k, v in r.items()
-                         if k != "epoch" and not k.endswith("seconds")
-                         and isinstance(v, int | float)})
-        series = {k: [float(r.get(k, float("nan"))) for r in records] for k in labels}
-        if series:
-            out.append({"name": type(model).__name__, "epochs": epochs, "series": series,
-                        "best_epoch": history.get("best_epoch")})
-    for curve in getattr(model, "curves_", None) or []:
-        out.append({"name": curve.name, "epochs": list(curve.epochs),
-                    "series": {f"train {curve.metric}": list(curve.train),
-                               f"valid {curve.metric}": list(curve.valid)},
-                    "best_epoch": curve.best_epoch or None})
-    return out
+def learning_curves(model: Recommender) -> list[dict[str, Any]]:
+    """Every training stage's per-epoch numbers (:meth:`Recommender.training_history`), as
+    ``{"name", "epochs", "series": {label: values}, "best_epoch"}`` dicts for the report; empty
+    for models that do not train in epochs."""
+    return [{"name": h.name, "epochs": [int(r["epoch"]) for r in h.epochs],
+             "series": h.series(), "best_epoch": h.best_epoch}
+            for h in model.training_history() if len(h)]
 
 
 P3_FOLDS = ("u1", "u2", "u3", "u4", "u5")
@@ -263,6 +250,7 @@ def p3_folds(
     splits: dict[str, Split],
     seed: int,
     progress: Progress | None = None,
+    options: FitOptions | None = None,
 ) -> tuple[list[dict[str, Any]], Any]:
     """Fit ``spec`` with ``params`` on each fold's train part and score its test part (P3).
 
@@ -279,13 +267,13 @@ def p3_folds(
             raise MovierecError(f"model {spec.name!r} ranks items but does not predict "
                                 "ratings; P3 needs a rating model")
         t0 = time.perf_counter()
-        model.fit(split.train)
+        model.fit(split.train, options=options)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         m = evaluate_p3(model, split.train, split.test)
         rows.append({"fold": fold, "RMSE": float(m["RMSE"]), "MAE": float(m["MAE"]),
                      "fit_seconds": fit_s, "eval_seconds": time.perf_counter() - t0,
-                     "best_epoch": int(getattr(model, "best_epoch_", 0) or 0)})
+                     "best_epoch": selected_epochs(model.training_history())})
         first = first or model
         if progress:
             progress(f"{spec.display_name} seed {seed} {fold}: RMSE {m['RMSE']:.4f}")
@@ -298,6 +286,7 @@ def run_p3_model(
     folder: str | Path,
     seeds: list[int],
     progress: Progress | None = None,
+    options: FitOptions | None = None,
 ) -> RunResult:
     """P3 for one model: train on each ML-100K ``uN.base``, RMSE/MAE on ``uN.test``.
 
@@ -317,7 +306,7 @@ def run_p3_model(
         for point in points:
             model = build(spec, point, seeds[0])
             t0 = time.perf_counter()
-            model.fit(hold.train)
+            model.fit(hold.train, options=options)
             fit_s = time.perf_counter() - t0
             rmse = evaluate_p3(model, hold.train, hold.test)["RMSE"]
             tried.append(GridPoint(point, -float(rmse), fit_s))  # higher is better
@@ -328,7 +317,7 @@ def run_p3_model(
     splits = {f: ml100k_canonical(full, folder, fold=f) for f in P3_FOLDS}
     per_seed, fit_times, eval_times, curves = [], [], [], []
     for seed in run_seeds:
-        rows, first = p3_folds(spec, params, splits, seed, progress)
+        rows, first = p3_folds(spec, params, splits, seed, progress, options)
         row: dict[str, float] = {}
         for r in rows:
             row[f"RMSE {r['fold']}"], row[f"MAE {r['fold']}"] = r["RMSE"], r["MAE"]
@@ -366,7 +355,7 @@ def run_comparison(
                          f"{split.test.n_ratings:,} test users")
             for spec in cfg.models:
                 results.extend(run_model(spec, split, cfg.validation, ranking, cfg.seeds,
-                                         progress))
+                                         progress, cfg.run))
         if "p3" in cfg.protocols:
             if full.name != "ml-100k":
                 raise MovierecError(f"P3 uses ML-100K's canonical u1..u5 folds; {name!r} has "
@@ -375,5 +364,5 @@ def run_comparison(
 
             folder = ensure_dataset("ml-100k", data_dir)
             for spec in cfg.models:
-                results.append(run_p3_model(spec, full, folder, cfg.seeds, progress))
+                results.append(run_p3_model(spec, full, folder, cfg.seeds, progress, cfg.run))
     return Comparison(cfg.name, results, machine_info())

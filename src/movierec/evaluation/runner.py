@@ -10,28 +10,37 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from movierec.config import ModelSpec, TrainConfig, load_config
+from movierec.config import ModelSpec, TrainConfig, check_model_spec, load_config
 from movierec.data.dataset import Dataset
 from movierec.data.splits import Split
 from movierec.errors import MovierecError
 from movierec.models.base import Recommender
+from movierec.options import FitOptions
 
 PROTOCOLS = ("p1", "p2", "p3")
 
 
-def _spec_from(model: str | None, config: Path | None) -> ModelSpec:
+def run_spec(model: str | None, config: Path | None, overrides: list[str] | None = None
+             ) -> tuple[ModelSpec, FitOptions, TrainConfig | None]:
+    """What to train and how: the config's model and ``run:`` options (``overrides`` applied),
+    or a registered model with its defaults. Checked before any data loads."""
     if config is not None:
-        return load_config(config, TrainConfig).model
+        cfg = load_config(config, TrainConfig, overrides)
+        return cfg.model, cfg.run, cfg
     if model is None:
         raise MovierecError("say what to evaluate: --model NAME, --config FILE or --artifact DIR")
-    return ModelSpec(name=model)
+    if overrides:
+        raise MovierecError("--set changes a config file's values; give --config FILE with it")
+    spec = ModelSpec(name=model)
+    check_model_spec(spec)
+    return spec, FitOptions(), None
 
 
-def default_dataset(config: Path | None, artifact: Path | None) -> str:
+def default_dataset(cfg: TrainConfig | None, artifact: Path | None) -> str:
     """The dataset a run means when none is named: the config's, the artifact's release, or
     ml-100k."""
-    if config is not None:
-        return load_config(config, TrainConfig).dataset
+    if cfg is not None:
+        return cfg.dataset
     if artifact is not None:
         from movierec.data.registry import RELEASES
         from movierec.models.artifacts import dataset_name_of
@@ -69,20 +78,26 @@ def evaluate_one(
     negatives: Path | None = None,
     split_mode: str = "fixed",
     seed: int = 0,
+    overrides: list[str] | None = None,
     progress=None,
 ) -> dict[str, Any]:
     """Train (or load) a model and evaluate it: a flat dict of metrics plus what was run.
 
     ``dataset=None`` means the config's dataset, else the release an artifact was trained on,
-    else ml-100k.
+    else ml-100k. ``overrides`` (``key.path=value``) change the config's values.
     """
     from movierec.evaluation.compare import build, evaluate_protocol
 
     if protocol not in PROTOCOLS:
         raise MovierecError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
-    dataset = dataset or default_dataset(config, artifact)
+    spec, options, cfg = (None, FitOptions(), None) if artifact is not None else run_spec(
+        model, config, overrides)
+    dataset = dataset or default_dataset(cfg, artifact)
     if protocol == "p3":
-        return _evaluate_p3(model, config, artifact, dataset, data_dir, seed, progress)
+        if spec is None:
+            raise MovierecError("P3 trains one model per fold; pass --model or --config, "
+                                "not --artifact")
+        return _evaluate_p3(spec, options, dataset, data_dir, seed, progress)
     _, split = load_split(dataset, data_dir, split_mode, negatives)
     fit_seconds = 0.0
     if artifact is not None:
@@ -92,12 +107,12 @@ def evaluate_one(
         _check_artifact_matches(recommender, split.train, artifact)
         label = f"{type(recommender).__name__} ({artifact})"
     else:
-        spec = _spec_from(model, config)
+        assert spec is not None
         recommender = build(spec, dict(spec.params), seed)
         if progress:
             progress(f"fitting {spec.display_name} on {split.train.n_ratings:,} ratings")
         t0 = time.perf_counter()
-        recommender.fit(split.train)
+        recommender.fit(split.train, options=options)
         fit_seconds = time.perf_counter() - t0
         label = spec.display_name
     t0 = time.perf_counter()
@@ -119,23 +134,20 @@ def _check_artifact_matches(recommender: Recommender, train: Dataset, where: Pat
                       stacklevel=2)
 
 
-def _evaluate_p3(model, config, artifact, dataset, data_dir, seed, progress) -> dict[str, Any]:
+def _evaluate_p3(spec: ModelSpec, options: FitOptions, dataset: str,
+                 data_dir: str | Path | None, seed: int, progress) -> dict[str, Any]:
     """P3: train on each ML-100K ``u1..u5.base``, RMSE/MAE on the matching ``.test``."""
     from movierec.data.download import ensure_dataset
     from movierec.data.loading import load_dataset
     from movierec.data.splits import ml100k_canonical
     from movierec.evaluation.compare import P3_FOLDS, p3_folds
 
-    if artifact is not None:
-        raise MovierecError("P3 trains one model per fold; pass --model or --config, "
-                            "not --artifact")
     if dataset != "ml-100k":
         raise MovierecError(f"P3 uses ML-100K's canonical u1..u5 folds; got {dataset!r}")
-    spec = _spec_from(model, config)
     folder = ensure_dataset("ml-100k", data_dir)
     full = load_dataset("ml-100k", data_dir)
     splits = {f: ml100k_canonical(full, folder, fold=f) for f in P3_FOLDS}
-    per_fold, _ = p3_folds(spec, dict(spec.params), splits, seed, progress)
+    per_fold, _ = p3_folds(spec, dict(spec.params), splits, seed, progress, options)
     mean = {k: sum(f[k] for f in per_fold) / len(per_fold) for k in ("RMSE", "MAE")}
     return {"model": spec.display_name, "dataset": "ml-100k", "protocol": "p3", **mean,
             "folds": per_fold, "fit_seconds": sum(f["fit_seconds"] for f in per_fold),
@@ -153,7 +165,7 @@ def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tupl
     train = full if cfg.split == "none" else prepare_split(full, data_dir, cfg.split).train
     model = build(cfg.model, dict(cfg.model.params), cfg.seed)
     t0 = time.perf_counter()
-    model.fit(train)
+    model.fit(train, options=cfg.run)
     seconds = time.perf_counter() - t0
     path = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)
     return save(model, path), seconds

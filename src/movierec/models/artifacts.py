@@ -31,6 +31,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from movierec.errors import ArtifactError, MovierecError
+from movierec.models.params import validate_params, without_run_options
 
 if TYPE_CHECKING:
     from movierec.models.base import Recommender
@@ -169,7 +170,7 @@ def load(path: str | Path) -> Recommender:
     try:
         import_module(config["module"])
         cls = get_class(config["model"])
-        model = cls(**_json_params(cls, config["params"]))
+        model = cls(**validate_params(cls, without_run_options(config["params"])))
     except (MovierecError, TypeError, ImportError) as e:
         raise ArtifactError(f"{where}: cannot rebuild model {config['model']!r}: {e}") from e
     n_users, n_items = config["n_users"], config["n_items"]
@@ -204,21 +205,6 @@ def load(path: str | Path) -> Recommender:
     except MovierecError as e:
         raise ArtifactError(f"{where}: {e}") from e
     return model
-
-
-def _json_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
-    """Hyper-parameters read from JSON, with lists turned back into tuples where the class's
-    default is a tuple (JSON has no tuples), so a loaded model's ``get_params`` equals the saved
-    one's."""
-    import inspect
-
-    defaults = inspect.signature(cls.__init__).parameters
-    return {
-        k: tuple(v)
-        if isinstance(v, list) and k in defaults and isinstance(defaults[k].default, tuple)
-        else v
-        for k, v in params.items()
-    }
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -18,7 +18,6 @@ decorate the class with :func:`register`.
 from __future__ import annotations
 
 import copy
-import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -28,10 +27,15 @@ import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError, NotFittedError
+from movierec.models.params import Params, param_names, params_model, validate_params
 from movierec.models.registry import available, create, get_class, register
+from movierec.options import FitOptions
+from movierec.training.history import TrainingHistory
 
 __all__ = [
     "FactorRecommender",
+    "FitOptions",
+    "Params",
     "Recommender",
     "available",
     "create",
@@ -39,22 +43,13 @@ __all__ = [
     "param_names",
     "register",
     "top_k",
+    "validate_params",
 ]
 
 SCORE_BLOCK = 1 << 23
 """Most scores (users x items) a generic batched computation holds at once (32 MiB of float32)."""
 
 Shape = tuple[int | None, ...]
-
-
-def param_names(cls: type) -> list[str]:
-    """The hyper-parameter names of a model class: the keyword arguments of its ``__init__``."""
-    sig = inspect.signature(cls.__init__)
-    return [
-        p.name
-        for p in sig.parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
 
 
 def top_k(
@@ -96,30 +91,37 @@ class Recommender(ABC):
     """
 
     name: ClassVar[str]
+    Params: ClassVar[type[Params] | None] = None
+    """The typed hyper-parameters of a model family; None: derived from ``__init__``'s keyword
+    arguments (see :mod:`movierec.models.params`)."""
     param_grid: ClassVar[dict[str, list[Any]]] = {}
     """A small default hyper-parameter grid, searched on validation by ``movierec compare``."""
     learned: ClassVar[tuple[str, ...]] = ()
     """Learned attributes (numpy arrays or CSR matrices) that an artifact stores."""
-    smoke_params: ClassVar[dict[str, Any]] = {}
-    """Hyper-parameters for a quick fit on tiny data (the every-model test suite uses them)."""
     predicts_ratings: ClassVar[bool] = False
     """Whether :meth:`predict` gives star ratings (P3 and RMSE need such a model)."""
 
     # ------------------------------------------------------------------ estimator contract
+    def __init__(self, **params: Any) -> None:
+        """Store the checked hyper-parameters (every one, defaults filled in) under their own
+        names; models with a scikit-learn style ``__init__`` of their own do not call this."""
+        for key, value in validate_params(type(self), params).items():
+            setattr(self, key, value)
+
     def get_params(self, deep: bool = False) -> dict[str, Any]:
         """The hyper-parameters, as passed to ``__init__`` (``deep`` is accepted for sklearn)."""
         return {p: getattr(self, p) for p in param_names(type(self))}
 
+    def typed_params(self) -> Params:
+        """The hyper-parameters as the model's :class:`Params` object (typed attributes)."""
+        return params_model(type(self))(**self.get_params())
+
     def set_params(self, **params: Any) -> Self:
-        """Change hyper-parameters; unknown names are a :class:`ModelError`. Returns ``self``."""
-        names = param_names(type(self))
-        for key, value in params.items():
-            if key not in names:
-                raise ModelError(
-                    f"{type(self).__name__} has no hyper-parameter {key!r}; "
-                    f"it has: {', '.join(names) or '(none)'}"
-                )
-            setattr(self, key, value)
+        """Change hyper-parameters (checked like ``create``'s: unknown names and bad values are a
+        :class:`ModelError`). Returns ``self``."""
+        checked = validate_params(type(self), {**self.get_params(), **params})
+        for key in params:
+            setattr(self, key, checked[key])
         return self
 
     def clone(self) -> Self:
@@ -131,23 +133,33 @@ class Recommender(ABC):
         return f"{type(self).__name__}({params})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, train: Dataset, valid: Dataset | None = None) -> Self:
+    def fit(
+        self, train: Dataset, valid: Dataset | None = None, options: FitOptions | None = None
+    ) -> Self:
         """Learn from ``train`` (every rating is an interaction); returns ``self``.
 
         ``valid`` may be used for early stopping by models that train iteratively; it never
-        changes which users and items the model knows.
+        changes which users and items the model knows. ``options`` say how the fit runs
+        (threads, device, progress, logs): never what is learned, and never saved.
         """
         if train.n_ratings == 0:
             raise ModelError(f"{type(self).__name__}.fit: {train.name!r} has no ratings")
+        validate_params(type(self), self.get_params())  # before any work: a clear error
         self.set_train_state(
             train.user_ids, train.item_ids, _binary(train.csr), train.name, train.fingerprint
         )
-        self._fit(train, valid)
+        self._fit(train, valid, options or FitOptions())
         return self
 
     @abstractmethod
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         """Learn the model's own attributes; ``seen_`` and the id maps are already set."""
+
+    def training_history(self) -> list[TrainingHistory]:
+        """What an iteratively trained model recorded per epoch (one history per training stage,
+        e.g. NeuMF's GMF and MLP pre-training, then NeuMF); empty for models fitted in one go.
+        Comparison reports draw their learning curves from it."""
+        return list(getattr(self, "history_", None) or [])
 
     def set_train_state(
         self,

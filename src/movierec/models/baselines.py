@@ -7,16 +7,18 @@ ignored. iALS and BPR live in :mod:`movierec.models.implicit_models`.
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
+from pydantic import Field
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import SCORE_BLOCK, Recommender, Shape, register
+from movierec.options import FitOptions
 
 EASE_WARN_ITEMS = 10_000
 """EASE inverts a dense item x item matrix: above this many items it warns (memory, time)."""
@@ -62,7 +64,7 @@ class Random(Recommender):
     def __init__(self, seed: int = 0):
         self.seed = seed
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         pass
 
     def score_all(self, user_idx: np.ndarray) -> np.ndarray:
@@ -89,7 +91,7 @@ class Popularity(Recommender):
     def __init__(self) -> None:
         pass
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         self.popularity_ = self.item_counts_.astype(np.float32)
 
     def expected_shapes(self) -> dict[str, Shape]:
@@ -126,15 +128,12 @@ class ItemKNN(Recommender):
         "shrink": [0.0, 10.0, 50.0],
     }
 
-    def __init__(self, k: int = 50, shrink: float = 10.0):
+    def __init__(self, k: Annotated[int, Field(ge=1)] = 50,
+                 shrink: Annotated[float, Field(ge=0)] = 10.0):
         self.k = k
         self.shrink = shrink
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
-        if self.k < 1 or self.shrink < 0:
-            raise ModelError(
-                f"ItemKNN: need k >= 1 and shrink >= 0, got k={self.k}, shrink={self.shrink}"
-            )
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         x = self.seen_
         n_items = self.n_items_
         norms = np.sqrt(self.item_counts_.astype(np.float64))
@@ -210,12 +209,10 @@ class EASE(Recommender):
     learned: ClassVar[tuple[str, ...]] = ("active_items_", "item_weights_")
     param_grid: ClassVar[dict[str, list[Any]]] = {"l2": [50.0, 200.0, 500.0, 1000.0]}
 
-    def __init__(self, l2: float = 200.0):
+    def __init__(self, l2: Annotated[float, Field(gt=0)] = 200.0):
         self.l2 = l2
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
-        if self.l2 <= 0:
-            raise ModelError(f"EASE: l2 must be > 0, got {self.l2}")
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         active = np.flatnonzero(self.item_counts_ > 0).astype(np.int32)
         n = len(active)
         if n > EASE_WARN_ITEMS:

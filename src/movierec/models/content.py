@@ -29,6 +29,7 @@ from movierec.content.tables import POSITIVE_THRESHOLD, unit_rows, user_embeddin
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import Recommender, register
+from movierec.options import FitOptions
 
 __all__ = [
     "GenreRecommender",
@@ -86,13 +87,13 @@ class _ContentRecommender(Recommender):
 
     learned: ClassVar[tuple[str, ...]] = ("item_vectors_", "user_profiles_")
 
-    def _item_vectors(self, train: Dataset) -> np.ndarray:
+    def _item_vectors(self, train: Dataset, options: FitOptions) -> np.ndarray:
         raise NotImplementedError
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         if self.popularity_weight < 0:
             raise ModelError(f"popularity_weight must be >= 0, got {self.popularity_weight}")
-        vectors = np.ascontiguousarray(self._item_vectors(train), dtype=np.float32)
+        vectors = np.ascontiguousarray(self._item_vectors(train, options), dtype=np.float32)
         self.item_vectors_ = vectors
         self.user_profiles_ = user_embeddings(train, vectors, float(self.positive_threshold))
 
@@ -199,7 +200,6 @@ class GenreRecommender(_ContentRecommender):
 
     name = "genre"
     param_grid: ClassVar[dict[str, list[Any]]] = {"popularity_weight": [0.0, 0.05, 0.2]}
-    smoke_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, weighting: str = "binary",
                  positive_threshold: float = POSITIVE_THRESHOLD, popularity_weight: float = 0.05):
@@ -207,7 +207,7 @@ class GenreRecommender(_ContentRecommender):
         self.positive_threshold = positive_threshold
         self.popularity_weight = popularity_weight
 
-    def _item_vectors(self, train: Dataset) -> np.ndarray:
+    def _item_vectors(self, train: Dataset, options: FitOptions) -> np.ndarray:
         return genre_item_vectors(train, self.weighting)
 
 
@@ -217,20 +217,18 @@ class TextRecommender(_ContentRecommender):
 
     name = "text"
     param_grid: ClassVar[dict[str, list[Any]]] = {"popularity_weight": [0.0, 0.05, 0.2]}
-    smoke_params: ClassVar[dict[str, Any]] = {"embedder": "hashing", "cache": False}
 
     def __init__(self, embedder: str = "minilm", max_tags: int = 10, genome_tags: int = 10,
                  positive_threshold: float = POSITIVE_THRESHOLD, popularity_weight: float = 0.05,
-                 cache: bool = True, progress: bool = False):
+                 cache: bool = True):
         self.embedder = embedder
         self.max_tags = max_tags
         self.genome_tags = genome_tags
         self.positive_threshold = positive_threshold
         self.popularity_weight = popularity_weight
         self.cache = cache
-        self.progress = progress
 
-    def _item_vectors(self, train: Dataset) -> np.ndarray:
+    def _item_vectors(self, train: Dataset, options: FitOptions) -> np.ndarray:
         return text_item_vectors(train, self.embedder, max_tags=self.max_tags,
                                  genome_tags=self.genome_tags, cache=self.cache,
-                                 progress=self.progress)
+                                 progress=options.progress)

@@ -17,7 +17,8 @@ Model selection never looks at test ratings: an iterative model given no ``valid
 seeded random ``valid_fraction`` of its train ratings, trains until validation RMSE stops
 improving (``patience`` epochs), then refits on all train ratings for the best epoch count.
 With a ``valid`` set it early-stops on it and keeps the best epoch's parameters. Learning curves
-(train / validation RMSE per epoch) go to ``curves_dir`` as CSV and PNG when it is set.
+(train / validation RMSE per epoch) are the model's :meth:`training_history`, and go to the run
+option ``curves_dir`` as CSV and PNG when it is set.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import Recommender, register
-from movierec.training.curves import LearningCurve, save_curve
+from movierec.options import FitOptions
+from movierec.training.curves import save_curve
+from movierec.training.history import EarlyStopping, TrainingHistory
 
 __all__ = ["Biases", "GlobalMean", "MFALS", "RatingModel", "SVDSGD", "holdout", "rmse"]
 
@@ -72,13 +75,13 @@ class RatingModel(Recommender):
     learned: Any = ("rating_range_", "global_mean_")
     predicts_ratings: ClassVar[bool] = True
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         self.rating_range_ = np.array([train.rating.min(), train.rating.max()], np.float32)
         self.global_mean_ = np.float32(train.rating.mean(dtype=np.float64))
-        self._fit_ratings(train, valid)
+        self._fit_ratings(train, valid, options)
 
     @abstractmethod
-    def _fit_ratings(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit_ratings(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         """Learn the model; ``rating_range_`` and ``global_mean_`` are set."""
 
     @abstractmethod
@@ -122,8 +125,8 @@ class RatingModel(Recommender):
 class IterativeRatingModel(RatingModel):
     """A rating model trained epoch by epoch, with early stopping and learning curves.
 
-    Subclasses set ``epochs``, ``valid_fraction``, ``patience``, ``curves_dir``, ``seed`` in
-    ``__init__`` and implement ``_init_params(train, rng)``, ``_epoch(train, rng)`` and
+    Subclasses set ``epochs``, ``valid_fraction``, ``patience``, ``seed`` in ``__init__`` and
+    implement ``_init_params(train, rng)``, ``_epoch(train, rng)`` and
     ``_state`` / ``_set_state`` (a copy of the learned parameters).
     """
 
@@ -143,7 +146,7 @@ class IterativeRatingModel(RatingModel):
     def _finish(self, train: Dataset) -> None:
         """Called after training (e.g. to blank users / items without train ratings)."""
 
-    def _fit_ratings(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit_ratings(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         refit = valid is None and self.valid_fraction > 0
         if refit:
             fit_part, valid = holdout(train, self.valid_fraction, self.seed)
@@ -152,45 +155,45 @@ class IterativeRatingModel(RatingModel):
         if valid is not None and valid.n_ratings == 0:
             valid = None
         stage = "select" if refit else ("early-stop" if valid is not None else "fixed")
-        curve = self._train(fit_part, valid, int(self.epochs), stage)
+        first = self._train(fit_part, valid, int(self.epochs), stage)
+        self.history_ = [first]
         if refit:
-            final = self._train(train, None, max(1, curve.best_epoch), "refit")
-            final.best_epoch = curve.best_epoch
-            self.curves_ = [curve, final]
-        else:
-            self.curves_ = [curve]
-        self.best_epoch_ = curve.best_epoch or len(curve)
-        if self.curves_dir:
-            for c in self.curves_:
-                save_curve(c, Path(self.curves_dir))
+            final = self._train(train, None, max(1, first.best_epoch or 0), "refit")
+            final.best_epoch = first.best_epoch
+            self.history_.append(final)
+        self.best_epoch_ = first.best_epoch or len(first)
+        if options.curves_dir:
+            for h in self.history_:
+                save_curve(h, Path(options.curves_dir))
         self._finish(train)
 
     def _train(self, data: Dataset, valid: Dataset | None, epochs: int, stage: str
-               ) -> LearningCurve:
+               ) -> TrainingHistory:
         rng = np.random.default_rng(self.seed)
         self._init_params(data, rng)
-        curve = LearningCurve(f"{self.name}_{data.name.replace('/', '-')}_seed{self.seed}_{stage}")
-        best, best_state, since = np.inf, None, 0
+        history = TrainingHistory(
+            f"{self.name}_{data.name.replace('/', '-')}_seed{self.seed}_{stage}",
+            monitor="valid RMSE" if valid is not None else None, mode="min")
+        stopper = EarlyStopping(int(self.patience), mode="min", min_delta=1e-6)
+        # the selection run only picks an epoch count (the refit trains again): no state copies
+        snapshot = None if stage == "select" else self._state
         for epoch in range(1, epochs + 1):
             self._epoch(data, rng)
             tr = self._rmse_on(data)
-            va = self._rmse_on(valid) if valid is not None else None
             if not np.isfinite(tr):
                 raise ModelError(f"{self.name}: training diverged at epoch {epoch} (train RMSE "
                                  f"{tr}); lower the learning rate or raise regularisation")
-            curve.add(epoch, tr, va)
-            if va is None:
-                continue
-            if va < best - 1e-6:
-                best, curve.best_epoch, since = va, epoch, 0
-                best_state = None if stage == "select" else self._state()
-            else:
-                since += 1
-                if since >= self.patience:
-                    break
-        if best_state is not None:
-            self._set_state(best_state)
-        return curve
+            numbers = {"train RMSE": tr}
+            if valid is not None:
+                numbers["valid RMSE"] = self._rmse_on(valid)
+            history.add(**numbers)
+            if stopper.update(epoch, numbers.get("valid RMSE"), snapshot):
+                history.stopped_early = True
+                break
+        history.best_epoch = stopper.best_epoch
+        if stopper.best_state is not None:
+            self._set_state(stopper.best_state)
+        return history
 
 
 # ---------------------------------------------------------------------- factor models
@@ -267,7 +270,7 @@ class GlobalMean(FactorModel):
     def __init__(self) -> None:
         pass
 
-    def _fit_ratings(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit_ratings(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         self._zero_params(train.n_users, train.n_items, 0)
 
 
@@ -288,17 +291,15 @@ class Biases(_IterativeFactorModel):
 
     name = "biases"
     param_grid = {"reg_user": [5.0, 15.0], "reg_item": [5.0, 10.0]}
-    smoke_params = {"epochs": 5}
 
     def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, epochs: int = 10,
                  valid_fraction: float = 0.05, patience: int = 2,
-                 curves_dir: str | None = None, seed: int = 0) -> None:
+                 seed: int = 0) -> None:
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.epochs = epochs
         self.valid_fraction = valid_fraction
         self.patience = patience
-        self.curves_dir = curves_dir
         self.seed = seed
 
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:
@@ -334,12 +335,11 @@ class SVDSGD(_IterativeFactorModel):
 
     name = "svd-sgd"
     param_grid = {"factors": [50, 150], "reg": [0.05, 0.1]}
-    smoke_params = {"factors": 8, "epochs": 10}
 
     def __init__(self, factors: int = 150, lr: float = 0.01, reg: float = 0.1,
                  reg_bias: float = 0.02, init_std: float = 0.1, epochs: int = 100,
                  batch_size: int = 1024, valid_fraction: float = 0.05, patience: int = 5,
-                 curves_dir: str | None = None, seed: int = 0) -> None:
+                 seed: int = 0) -> None:
         self.factors = factors
         self.lr = lr
         self.reg = reg
@@ -349,7 +349,6 @@ class SVDSGD(_IterativeFactorModel):
         self.batch_size = batch_size
         self.valid_fraction = valid_fraction
         self.patience = patience
-        self.curves_dir = curves_dir
         self.seed = seed
 
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:
@@ -396,11 +395,10 @@ class MFALS(_IterativeFactorModel):
 
     name = "mf-als"
     param_grid = {"factors": [20, 50], "reg": [0.1, 0.15]}
-    smoke_params = {"factors": 8, "epochs": 5}
 
     def __init__(self, factors: int = 50, reg: float = 0.15, reg_bias: float = 0.01,
                  init_std: float = 0.1, epochs: int = 30, valid_fraction: float = 0.05,
-                 patience: int = 3, curves_dir: str | None = None, seed: int = 0) -> None:
+                 patience: int = 3, seed: int = 0) -> None:
         self.factors = factors
         self.reg = reg
         self.reg_bias = reg_bias
@@ -408,7 +406,6 @@ class MFALS(_IterativeFactorModel):
         self.epochs = epochs
         self.valid_fraction = valid_fraction
         self.patience = patience
-        self.curves_dir = curves_dir
         self.seed = seed
 
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:

@@ -42,13 +42,12 @@ class AutoRec(IterativeRatingModel):
 
     name = "autorec"
     param_grid = {"hidden": [300, 500], "reg": [0.5, 1.0]}
-    smoke_params = {"hidden": 16, "epochs": 10, "lr": 0.01}
     learned = ("rating_range_", "global_mean_", "item_ratings_", "enc_weight_", "enc_bias_",
                "dec_weight_", "dec_bias_", "user_offset_", "item_offset_")
 
     def __init__(self, hidden: int = 500, reg: float = 0.5, lr: float = 0.001,
                  epochs: int = 200, batch_size: int = 256, valid_fraction: float = 0.05,
-                 patience: int = 10, curves_dir: str | None = None, seed: int = 0) -> None:
+                 patience: int = 10, seed: int = 0) -> None:
         self.hidden = hidden
         self.reg = reg
         self.lr = lr
@@ -56,7 +55,6 @@ class AutoRec(IterativeRatingModel):
         self.batch_size = batch_size
         self.valid_fraction = valid_fraction
         self.patience = patience
-        self.curves_dir = curves_dir
         self.seed = seed
 
     def expected_shapes(self) -> dict:

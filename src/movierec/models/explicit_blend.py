@@ -12,7 +12,6 @@ a side-feature network) average to a lower RMSE than any one of them.
 from __future__ import annotations
 
 import copy
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,10 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
-from movierec.models.base import create, get_class, register
+from movierec.models.base import create, get_class, param_names, register
 from movierec.models.explicit import RatingModel, holdout, rmse
+from movierec.options import FitOptions
+from movierec.training.history import selected_epochs
 
 __all__ = ["Blend", "DEFAULT_MEMBERS"]
 
@@ -44,20 +45,18 @@ class Blend(RatingModel):
             :data:`DEFAULT_MEMBERS`. A member without a ``seed`` gets ``seed + its position``.
         valid_fraction: share of train held out to weight the members.
         ridge: L2 penalty on the blend weights (the intercept is free).
-        curves_dir: passed to members that write learning curves.
+
+    The members train with the blend's run options; their learning curves go to
+    ``<curves_dir>/explicit-blend``.
     """
 
     name = "explicit-blend"
-    smoke_params = {"members": [{"name": "biases", "params": {"epochs": 3}},
-                                {"name": "svd-sgd", "params": {"factors": 4, "epochs": 5}}]}
 
     def __init__(self, members: list[dict[str, Any]] | tuple[dict[str, Any], ...] | None = None,
-                 valid_fraction: float = 0.1, ridge: float = 1.0,
-                 curves_dir: str | None = None, seed: int = 0) -> None:
+                 valid_fraction: float = 0.1, ridge: float = 1.0, seed: int = 0) -> None:
         self.members = members
         self.valid_fraction = valid_fraction
         self.ridge = ridge
-        self.curves_dir = curves_dir
         self.seed = seed
 
     # -------------------------------------------------------------- members
@@ -75,11 +74,8 @@ class Blend(RatingModel):
                 raise ModelError(f"explicit-blend member {j}: {m['name']!r} does not predict "
                                  "ratings")
             params = copy.deepcopy(dict(m.get("params") or {}))
-            accepted = inspect.signature(cls.__init__).parameters
-            if "seed" in accepted:
+            if "seed" in param_names(cls):
                 params.setdefault("seed", int(self.seed) + j)
-            if "curves_dir" in accepted and self.curves_dir:  # apart from stand-alone runs
-                params.setdefault("curves_dir", str(Path(self.curves_dir) / self.name))
             out.append((m["name"], params))
         return out
 
@@ -92,7 +88,7 @@ class Blend(RatingModel):
 
     def _final_params(self, j: int) -> tuple[str, dict[str, Any]]:
         name, params = self._specs()[j]
-        if "epochs" in inspect.signature(get_class(name).__init__).parameters:
+        if "epochs" in param_names(get_class(name)):
             params.update(epochs=max(1, int(self.member_epochs_[j])), valid_fraction=0.0)
         return name, params
 
@@ -112,15 +108,18 @@ class Blend(RatingModel):
         return self._members
 
     # -------------------------------------------------------------- fitting
-    def _fit_ratings(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit_ratings(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         specs = self._specs()
+        if options.curves_dir:  # apart from stand-alone runs of the same models
+            options = options.model_copy(
+                update={"curves_dir": str(Path(options.curves_dir) / self.name)})
         rest, held = (train, valid) if valid is not None else holdout(
             train, self.valid_fraction, self.seed)
         preds, epochs = [], []
         for name, params in specs:
-            m = create(name, **params).fit(rest, held)
+            m = create(name, **params).fit(rest, held, options)
             preds.append(m.predict(held.user_idx, held.item_idx))
-            epochs.append(getattr(m, "best_epoch_", 0))
+            epochs.append(selected_epochs(m.training_history()))
         x = np.column_stack(preds).astype(np.float64)
         self.member_valid_rmse_ = [rmse(p, held.rating) for p in preds]
         mean = x.mean(axis=0)
@@ -132,7 +131,7 @@ class Blend(RatingModel):
         self._members = []
         for j in range(len(specs)):
             name, params = self._final_params(j)
-            m = create(name, **params).fit(train)
+            m = create(name, **params).fit(train, options=options)
             for a in m.learned:
                 setattr(self, f"m{j}_{a}", getattr(m, a))
             self._members.append(m)

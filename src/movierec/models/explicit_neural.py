@@ -122,7 +122,7 @@ class NeuralRatingModel(IterativeRatingModel):
     factors: int
     dot: bool = True
     feature_dim: int = 8
-    hidden: list[int] | tuple[int, ...] = ()
+    hidden: tuple[int, ...] = ()
     dropout: float = 0.0
     weight_decay: float = 0.0
 
@@ -330,11 +330,10 @@ class NeuralMF(NeuralRatingModel):
 
     name = "neural-mf"
     param_grid = {"factors": [32, 128], "reg": [0.05, 0.1]}
-    smoke_params = {"factors": 8, "epochs": 5}
 
     def __init__(self, factors: int = 64, lr: float = 0.003, reg: float = 0.1,
                  epochs: int = 80, batch_size: int = 1024, valid_fraction: float = 0.05,
-                 patience: int = 5, curves_dir: str | None = None, seed: int = 0) -> None:
+                 patience: int = 5, seed: int = 0) -> None:
         self.factors = factors
         self.lr = lr
         self.reg = reg
@@ -342,7 +341,6 @@ class NeuralMF(NeuralRatingModel):
         self.batch_size = batch_size
         self.valid_fraction = valid_fraction
         self.patience = patience
-        self.curves_dir = curves_dir
         self.seed = seed
 
 
@@ -364,16 +362,15 @@ class NeuralSide(NeuralRatingModel):
     # planted smoke data: ratings are random stars, the genre is the planted group; with genres a
     # rating model rightly ranks a user's own (low-rated) group last, which the all-model test
     # (written for implicit rankers) reads as "seen items never in the top len(seen)+40"
-    smoke_params = {"factors": 8, "epochs": 5, "hidden": (16,), "use_genres": False}
 
     def __init__(self, factors: int = 64, feature_dim: int = 8,
-                 hidden: list[int] | tuple[int, ...] = (64, 32), dropout: float = 0.5,
+                 hidden: tuple[int, ...] = (64, 32), dropout: float = 0.5,
                  weight_decay: float = 0.01,
                  dot: bool = True, use_age: bool = True,
                  use_gender: bool = True, use_occupation: bool = True, use_genres: bool = True,
                  use_year: bool = True, lr: float = 0.003, reg: float = 0.1, epochs: int = 80,
                  batch_size: int = 1024, valid_fraction: float = 0.05, patience: int = 5,
-                 curves_dir: str | None = None, seed: int = 0) -> None:
+                 seed: int = 0) -> None:
         self.factors = factors
         self.feature_dim = feature_dim
         self.hidden = hidden
@@ -391,7 +388,6 @@ class NeuralSide(NeuralRatingModel):
         self.batch_size = batch_size
         self.valid_fraction = valid_fraction
         self.patience = patience
-        self.curves_dir = curves_dir
         self.seed = seed
 
     def _enabled(self) -> dict[str, int]:

@@ -33,7 +33,10 @@ from movierec.content.tables import POSITIVE_THRESHOLD
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import Recommender, create, get_class, register
-from movierec.models.ncf import _NCF
+from movierec.models.ncf import NCFRecommender
+from movierec.models.params import without_run_options
+from movierec.options import FitOptions
+from movierec.training.history import TrainingHistory
 
 __all__ = ["HybridRecommender", "finetune_network", "genre_rows"]
 
@@ -83,11 +86,11 @@ def finetune_network(
     weight_decay: float = 0.0,
     seed: int = 0,
     num_threads: int | None = None,
-) -> list[dict[str, float]]:
+) -> TrainingHistory:
     """Train the torch network ``net`` (``net(u, i) -> logits``) in place on the rows
     ``(user_idx, item_idx) -> target`` with log loss and Adam; the rows are shuffled anew each
-    epoch (``default_rng([seed, epoch])``). Returns one ``{"epoch", "log_loss", "seconds"}`` per
-    epoch."""
+    epoch (``default_rng([seed, epoch])``). Returns the history (``train loss`` and ``seconds``
+    per epoch)."""
     import torch
 
     if len(user_idx) == 0:
@@ -102,7 +105,7 @@ def finetune_network(
         i = torch.from_numpy(np.asarray(item_idx, dtype=np.int64))
         y = torch.from_numpy(np.asarray(target, dtype=np.float32))
         opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-        history = []
+        history = TrainingHistory("hybrid fine-tuning")
         net.train()
         for epoch in range(int(epochs)):
             t0 = time.perf_counter()
@@ -116,22 +119,12 @@ def finetune_network(
                 opt.step()
                 total += float(loss.detach()) * len(b)
                 n += len(b)
-            history.append({"epoch": epoch, "log_loss": total / max(1, n),
-                            "seconds": time.perf_counter() - t0})
+            history.add(**{"train loss": total / max(1, n),
+                           "seconds": time.perf_counter() - t0})
         net.eval()
         return history
     finally:
         torch.set_num_threads(old_threads)
-
-
-def _flat_weights(net) -> np.ndarray:
-    """The parameters in ``state_dict`` order as one ``float32`` vector (the NCF ``weights_``
-    layout)."""
-    import torch
-
-    with torch.no_grad():
-        parts = [t.detach().float().cpu().reshape(-1) for t in net.state_dict().values()]
-        return torch.cat(parts).numpy().astype(np.float32, copy=False)
 
 
 @register
@@ -141,17 +134,13 @@ class HybridRecommender(Recommender):
     name = "hybrid"
     learned: ClassVar[tuple[str, ...]] = ("weights_", "base_config_")
     param_grid: ClassVar[dict[str, list[Any]]] = {}
-    smoke_params: ClassVar[dict[str, Any]] = {
-        "base_params": {"epochs": 5, "batch_size": 1024, "lr": 0.01, "num_threads": 1},
-        "epochs": 2, "lr": 1e-3, "num_threads": 1,
-    }
 
     def __init__(self, base: str | None = None, base_model: str = "neumf",
                  base_params: dict[str, Any] | None = None, content: str = "genre",
                  embedder: str = "minilm", ratio: int = 3,
                  positive_threshold: float = POSITIVE_THRESHOLD, epochs: int = 3,
                  lr: float = 1e-4, batch_size: int = 2048, weight_decay: float = 0.0,
-                 seed: int = 0, num_threads: int | None = None):
+                 seed: int = 0):
         self.base = base
         self.base_model = base_model
         self.base_params = base_params
@@ -164,10 +153,10 @@ class HybridRecommender(Recommender):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.seed = seed
-        self.num_threads = num_threads
 
     # ------------------------------------------------------------------ fitting
-    def _base_model(self, train: Dataset, valid: Dataset | None) -> Recommender:
+    def _base_model(self, train: Dataset, valid: Dataset | None, options: FitOptions
+                    ) -> NCFRecommender:
         if self.base:
             model = Recommender.load(self.base)
             if model.dataset_fingerprint_ != train.fingerprint:
@@ -178,42 +167,41 @@ class HybridRecommender(Recommender):
                 )
         else:
             params = {**(self.base_params or {}), "seed": self.seed}
-            if self.num_threads and "num_threads" not in (self.base_params or {}):
-                params["num_threads"] = self.num_threads
             key = (train.fingerprint, valid.fingerprint if valid is not None else None,
                    self.base_model, json.dumps(params, sort_keys=True, default=str))
             model = _BASES.get(key)
             if model is None:
-                model = create(self.base_model, **params).fit(train, valid)
+                model = create(self.base_model, **params).fit(train, valid, options)
                 _BASES[key] = model
                 while len(_BASES) > BASE_CACHE_SIZE:
                     _BASES.popitem(last=False)
             _BASES.move_to_end(key)
-        if not isinstance(model, _NCF):
+        if not isinstance(model, NCFRecommender):
             raise ModelError(f"hybrid: the base model {model.name!r} is not a neural (NCF) "
                              "model; use neumf, gmf or mlp")
         return model
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
-        base = self._base_model(train, valid)
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
+        base = self._base_model(train, valid, options)
         self.base_config_ = np.array(json.dumps({"model": base.name,
                                                  "params": base.get_params()}))
+        self.history_ = base.training_history()
         if int(self.epochs) == 0:  # the base model as it is: the "before" of a comparison
-            self.weights_, self.history_, self.rows_ = base.weights_, [], {}
+            self.weights_, self.rows_ = base.weights_, {}
             return
         rows, _ = genre_rows(train, self.content, embedder=self.embedder, ratio=int(self.ratio),
                              threshold=float(self.positive_threshold), seed=int(self.seed))
         net = copy.deepcopy(base.network())  # the NCF module's torch network, weights_ loaded
-        self.history_ = finetune_network(
+        self.history_.append(finetune_network(
             net, rows.get_column("user_idx").to_numpy(), rows.get_column("item_idx").to_numpy(),
             rows.get_column("interaction").to_numpy().astype(np.float32),
             epochs=int(self.epochs), lr=float(self.lr), batch_size=int(self.batch_size),
             weight_decay=float(self.weight_decay), seed=int(self.seed),
-            num_threads=self.num_threads,
-        )
+            num_threads=options.num_threads,
+        ))
         y = rows.get_column("interaction").to_numpy()
         self.rows_ = {1: int((y == 1).sum()), 0: int((y == 0).sum())}
-        self.weights_ = _flat_weights(net)
+        self.weights_ = base.with_network(net).weights_
 
     # ------------------------------------------------------------------ the tuned network
     def _tuned(self) -> Recommender:
@@ -224,11 +212,11 @@ class HybridRecommender(Recommender):
             return cached[1]
         try:
             config = json.loads(str(self.base_config_))
-            model = get_class(config["model"])(**config["params"])
+            model = get_class(config["model"])(**without_run_options(config["params"]))
         except (ValueError, KeyError, TypeError) as e:
             raise ModelError(f"hybrid: unreadable base model description ({e})") from e
         model.set_train_state(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
-                         self.dataset_fingerprint_)
+                              self.dataset_fingerprint_)
         model.weights_ = self.weights_
         self._tuned_cache = (self.weights_, model)
         return model

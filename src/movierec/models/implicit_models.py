@@ -2,26 +2,25 @@
 
 ``implicit`` is imported only inside ``fit``; the learned factors are kept as plain ``float32``
 numpy arrays, so scoring, folding in and saving never need it. Fits run with one BLAS thread
-(``threadpoolctl``), as ``implicit`` asks: its own ``num_threads`` parallelise instead.
+(``threadpoolctl``), as ``implicit`` asks: its own threads (run option ``num_threads``)
+parallelise instead.
 Every rating is an interaction: the train matrix is binary.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import scipy.optimize
+from pydantic import Field
 
 from movierec.data.dataset import Dataset
-from movierec.errors import ModelError
 from movierec.models.base import FactorRecommender, register
+from movierec.options import FitOptions
 
-
-def _check_positive(model: FactorRecommender, **values: float) -> None:
-    bad = {k: v for k, v in values.items() if not v > 0}
-    if bad:
-        raise ModelError(f"{type(model).__name__}: hyper-parameters must be > 0, got {bad}")
+PositiveInt = Annotated[int, Field(ge=1)]
+Positive = Annotated[float, Field(gt=0)]
 
 
 @register
@@ -39,29 +38,25 @@ class IALS(FactorRecommender):
         "regularization": [0.01, 0.1, 1.0],
         "alpha": [5.0, 20.0, 40.0],
     }
-    smoke_params: ClassVar[dict[str, Any]] = {"factors": 16, "iterations": 8}
 
     def __init__(
         self,
-        factors: int = 64,
-        regularization: float = 0.1,
-        alpha: float = 20.0,
-        iterations: int = 15,
+        factors: PositiveInt = 64,
+        regularization: Annotated[float, Field(ge=0)] = 0.1,
+        alpha: Positive = 20.0,
+        iterations: PositiveInt = 15,
         seed: int = 0,
-        num_threads: int = 0,
     ):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
         self.iterations = iterations
         self.seed = seed
-        self.num_threads = num_threads
 
     def factor_dim(self) -> int:
         return int(self.factors)
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
-        _check_positive(self, factors=self.factors, alpha=self.alpha, iterations=self.iterations)
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
@@ -72,7 +67,7 @@ class IALS(FactorRecommender):
                 alpha=float(self.alpha),
                 iterations=int(self.iterations),
                 random_state=self.seed,
-                num_threads=int(self.num_threads),
+                num_threads=options.num_threads or 0,  # 0: implicit uses every core
             )
             als.fit(self.seen_, show_progress=False)
         self.user_factors_ = np.ascontiguousarray(als.user_factors, dtype=np.float32)
@@ -103,7 +98,8 @@ class BPR(FactorRecommender):
 
     ``implicit`` appends a bias column: ``user_factors_`` and ``item_factors_`` are
     ``n x (factors + 1)``, the users' last column is 1 and the items' last column their bias.
-    With ``num_threads=1`` (the default) training is deterministic for a given ``seed``.
+    Training runs on one thread unless the run option ``num_threads`` says more: one thread is
+    deterministic for a given ``seed``, several are not (Hogwild updates).
 
     ``fold_in`` learns a fresh user vector with the item factors frozen: it minimises the BPR
     loss averaged over every (picked item, other trained item) pair plus
@@ -117,35 +113,25 @@ class BPR(FactorRecommender):
         "learning_rate": [0.01, 0.05],
         "regularization": [0.001, 0.01],
     }
-    smoke_params: ClassVar[dict[str, Any]] = {
-        "factors": 16,
-        "iterations": 60,
-        "learning_rate": 0.05,
-    }
 
     def __init__(
         self,
-        factors: int = 64,
-        learning_rate: float = 0.01,
-        regularization: float = 0.01,
-        iterations: int = 100,
+        factors: PositiveInt = 64,
+        learning_rate: Positive = 0.01,
+        regularization: Annotated[float, Field(ge=0)] = 0.01,
+        iterations: PositiveInt = 100,
         seed: int = 0,
-        num_threads: int = 1,
     ):
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.iterations = iterations
         self.seed = seed
-        self.num_threads = num_threads
 
     def factor_dim(self) -> int:
         return int(self.factors) + 1
 
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
-        _check_positive(
-            self, factors=self.factors, learning_rate=self.learning_rate, iterations=self.iterations
-        )
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
         from threadpoolctl import threadpool_limits
 
@@ -156,7 +142,7 @@ class BPR(FactorRecommender):
                 regularization=float(self.regularization),
                 iterations=int(self.iterations),
                 random_state=self.seed,
-                num_threads=int(self.num_threads),
+                num_threads=options.num_threads or 1,
             )
             bpr.fit(self.seen_, show_progress=False)
         self.user_factors_ = np.ascontiguousarray(bpr.user_factors, dtype=np.float32)

@@ -3,41 +3,17 @@
 The networks (:mod:`movierec.training.networks`) are trained with log loss on the observed
 interactions and ``n_negatives`` freshly sampled unobserved items per interaction and epoch
 (:mod:`movierec.data.labels` for the label modes), by the plain loop of
-:mod:`movierec.training.loop` (``trainer="torch"``, default) or by Lightning
-(``trainer="lightning"``, with ``strategy="ddp"`` for several processes).
+:mod:`movierec.training.loop` (run option ``trainer: torch``, default) or by Lightning
+(``trainer: lightning``, with ``strategy: ddp`` for several processes).
 
 Model selection never looks at the test item. ``fit(train, valid)`` early-stops on ``valid``
 (HR@10 of each validation item against 99 sampled unrated items) and keeps the best epoch's
 weights. ``fit(train)`` alone trains ``epochs`` epochs, or, with ``holdout=True``, holds out each
 user's last train interaction as validation for early stopping.
 
-Hyper-parameters (the same names in every model where they apply):
-
-* sizes: ``factors`` (GMF embedding), ``mlp_factors`` (MLP embedding), ``layers`` (MLP tower
-  widths after the concatenated ``2 * mlp_factors`` input; default ``[64, 32, 16, 8]``; see
-  :func:`~movierec.training.networks.halving_tower`), ``dropout`` (after each tower layer),
-  ``item_bias`` (a learned bias per item), ``user_history`` (user vectors gain the pooled
-  embeddings of their train items, SVD++-style), ``init_std``;
-* optimisation: ``optimizer`` (``adam``, ``adamw``, ``sgd``), ``fused_optimizer`` (torch's
-  fused Adam/AdamW kernel: the same algorithm, ~5x faster steps on CPU, results differ in the
-  last float bits from the default ``foreach`` kernel the shipped recipes were measured with),
-  ``lr``, ``lr_decay`` (per epoch),
-  ``weight_decay`` (optimiser), ``l2`` (on the embedding rows each batch uses), ``batch_size``
-  (samples), ``epochs``, ``patience`` (epochs without a better validation HR@10),
-  ``precision`` (``"32"`` or ``"bf16-mixed"``), ``num_threads``, ``device``, ``seed``;
-* labels: ``n_negatives`` per interaction, ``negative_exponent`` (0: uniform negatives; ``b``
-  draws item ``i`` in proportion to ``(1 + n_i) ** b``), ``label_mode`` (``binary``, ``hard``,
-  ``soft``) with ``hard_positive`` / ``soft_positive`` / ``soft_negative`` thresholds,
-  ``recency_boost`` / ``recency_half_life`` (a user's ``k``-th latest interaction weighs
-  ``1 + boost * 0.5 ** (k / half_life)`` in the loss);
-* ``diversity_alpha`` / ``diversity_temperature``: the genre-diversity regulariser
-  (:func:`~movierec.training.losses.diversity_penalty`);
-* running: ``trainer`` (``torch`` or ``lightning``), ``strategy`` / ``devices`` (Lightning,
-  e.g. ``ddp`` and 2), ``progress`` (bars), ``log_dir`` (per-epoch logs and Lightning
-  checkpoints go there), ``logger`` (``csv``, or ``tensorboard`` for event files as well),
-  ``holdout``, ``fold_in_steps``;
-* NeuMF only: ``pretrain``, ``pretrain_gmf`` / ``pretrain_mlp`` (artifact folders),
-  ``pretrain_epochs``, ``pretrain_lr``, ``alpha``.
+Hyper-parameters are typed and documented once, in :mod:`movierec.models.ncf_params`
+(:class:`~movierec.models.ncf_params.NCFParams` and one subclass per model); how a fit runs
+(threads, device, progress, logs, Lightning and DDP) is :class:`~movierec.options.FitOptions`.
 
 Scores are logits (higher is better). The learned state is one flat ``float32`` vector
 ``weights_`` (the network's parameters in ``state_dict`` order), stored in the artifact's
@@ -46,6 +22,7 @@ Scores are logits (higher is better). The learned state is one flat ``float32`` 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,31 +30,25 @@ import numpy as np
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import Recommender, register
+from movierec.models.ncf_params import (
+    PRETRAIN_EXCLUDED,
+    GMFParams,
+    MLPParams,
+    NCFParams,
+    NeuMFParams,
+)
+from movierec.options import FitOptions
 
-__all__ = ["GMFRecommender", "MLPRecommender", "NeuMFRecommender"]
+__all__ = ["GMFRecommender", "MLPRecommender", "NCFRecommender", "NeuMFRecommender"]
 
 PAIRS_PER_BLOCK = 1 << 18
 """Most (user, item) pairs one scoring call pushes through the network at once."""
 
-_COMMON = (
-    "dropout", "lr", "lr_decay", "optimizer", "fused_optimizer", "weight_decay", "l2",
-    "batch_size", "epochs",
-    "n_negatives", "label_mode", "hard_positive", "soft_positive", "soft_negative", "patience",
-    "holdout", "seed", "num_threads", "device", "precision", "progress", "log_dir", "logger",
-    "trainer",
-    "strategy", "devices", "diversity_alpha", "diversity_temperature", "fold_in_steps",
-    "init_std", "item_bias", "negative_exponent", "user_history", "recency_boost",
-    "recency_half_life",
-)
-"""Hyper-parameters every NCF model has (GMF has no ``dropout``), documented in the module."""
-
-
-class _NCF(Recommender):
+class NCFRecommender(Recommender):
     """Shared fitting, scoring, fold-in and persistence of the three NCF models."""
 
+    Params: ClassVar[type[NCFParams]]
     learned: ClassVar[tuple[str, ...]] = ("weights_",)
-    smoke_params: ClassVar[dict[str, Any]] = {"epochs": 30, "batch_size": 1024, "lr": 0.01,
-                                              "num_threads": 1}
     param_grid: ClassVar[dict[str, list[Any]]] = {}
 
     # ------------------------------------------------------------------ network
@@ -105,7 +76,7 @@ class _NCF(Recommender):
         self._net_cache = (self.weights_, net)
         return net
 
-    def with_network(self, net) -> _NCF:
+    def with_network(self, net) -> NCFRecommender:
         """A fitted copy of this model (same hyper-parameters, users and items) whose weights are
         those of ``net``, a network of this model's shape (e.g. a fine-tuned ``network()``)."""
         self._check_fitted()
@@ -133,20 +104,27 @@ class _NCF(Recommender):
         return {"weights_": (self._n_weights(),)}
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+    def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         from movierec.training.fit import fit_network
 
-        net, history = fit_network(self, train, valid)
-        self.history_ = history
+        params = self.typed_params()
+        self.history_ = []
+        net, history, stats = fit_network(
+            params, options, lambda: self._make_net(train.n_users, train.n_items), train, valid,
+            self.name, prepare=lambda net: self._prepare(net, train, valid, options))
+        self.history_.append(history)
+        self.run_stats_ = stats  # this process's steps, and its rank under DDP
         self.weights_ = _flatten(net)
         self._net_cache = None  # rebuilt on first use, with every train interaction as history
+
+    def _prepare(self, net, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
+        """Runs on the fresh network before training (NeuMF's pre-training)."""
 
     def save(self, path):
         """Write the artifact (see :meth:`Recommender.save`). Under DDP every process holds the
         same weights and only rank 0 writes; the others return ``path`` without writing."""
-        from pathlib import Path
-
-        if getattr(self, "history_", {}).get("rank", 0) != 0:
+        stats = getattr(self, "run_stats_", None)  # a loaded model was written by rank 0
+        if stats is not None and stats.rank != 0:
             return Path(path)
         return super().save(path)
 
@@ -191,7 +169,7 @@ class _NCF(Recommender):
             raise ModelError("fold_in: give at least one item")
         from movierec.training.fit import fold_in_vector
 
-        return fold_in_vector(self, self.network(), items, r)
+        return fold_in_vector(self.typed_params(), self.network(), self.n_items_, items, r)
 
 
 def _unit_rows(m: np.ndarray) -> np.ndarray:
@@ -229,28 +207,11 @@ def _unflatten_into(net, flat) -> None:
 
 
 @register
-class GMFRecommender(_NCF):
+class GMFRecommender(NCFRecommender):
     """Generalised matrix factorisation (NCF paper, section 3.2), ``factors``-dim embeddings."""
 
     name = "gmf"
-
-    def __init__(self, factors: int = 32, lr: float = 1e-3, lr_decay: float = 1.0,
-                 optimizer: str = "adam", fused_optimizer: bool = False, weight_decay: float = 0.0,
-                 l2: float = 0.0,
-                 batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
-                 label_mode: str = "binary", hard_positive: float = 4.0,
-                 soft_positive: float = 3.0, soft_negative: float = 2.0,
-                 patience: int | None = 3, holdout: bool = False, seed: int = 0,
-                 num_threads: int | None = None, device: str = "auto", precision: str = "32",
-                 progress: bool = False, log_dir: str | None = None, logger: str = "csv",
-                 trainer: str = "torch",
-                 strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
-                 diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01, item_bias: bool = False,
-                 negative_exponent: float = 0.0, user_history: bool = False,
-                 recency_boost: float = 0.0, recency_half_life: float = 10.0):
-        self.factors = factors
-        _store(self, locals())
+    Params = GMFParams
 
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import GMF
@@ -260,43 +221,21 @@ class GMFRecommender(_NCF):
 
 
 @register
-class MLPRecommender(_NCF):
+class MLPRecommender(NCFRecommender):
     """The NCF paper's MLP: concatenated ``mlp_factors``-dim embeddings, tower ``layers``."""
 
     name = "mlp"
-
-    def __init__(self, mlp_factors: int = 32, layers: list[int] | None = None,
-                 dropout: float = 0.0, lr: float = 1e-3, lr_decay: float = 1.0,
-                 optimizer: str = "adam", fused_optimizer: bool = False, weight_decay: float = 0.0,
-                 l2: float = 0.0,
-                 batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
-                 label_mode: str = "binary", hard_positive: float = 4.0,
-                 soft_positive: float = 3.0, soft_negative: float = 2.0,
-                 patience: int | None = 3, holdout: bool = False, seed: int = 0,
-                 num_threads: int | None = None, device: str = "auto", precision: str = "32",
-                 progress: bool = False, log_dir: str | None = None, logger: str = "csv",
-                 trainer: str = "torch",
-                 strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
-                 diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01, item_bias: bool = False,
-                 negative_exponent: float = 0.0, user_history: bool = False,
-                 recency_boost: float = 0.0, recency_half_life: float = 10.0):
-        self.mlp_factors = mlp_factors
-        self.layers = layers
-        _store(self, locals())
-
-    def _tower(self) -> list[int]:
-        return list(self.layers) if self.layers else [64, 32, 16, 8]
+    Params = MLPParams
 
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import MLP
 
-        return MLP(n_users, n_items, self.mlp_factors, self._tower(), self.dropout,
+        return MLP(n_users, n_items, self.mlp_factors, _tower(self.layers), self.dropout,
                    self.init_std, self.item_bias, self.user_history)
 
 
 @register
-class NeuMFRecommender(_NCF):
+class NeuMFRecommender(NCFRecommender):
     """NeuMF: GMF and MLP paths fused by one output layer (NCF paper, section 3.4).
 
     ``pretrain=True`` first fits a GMF and an MLP of the same sizes with ``pretrain_lr``
@@ -306,50 +245,54 @@ class NeuMFRecommender(_NCF):
     """
 
     name = "neumf"
-
-    def __init__(self, factors: int = 32, mlp_factors: int = 32, layers: list[int] | None = None,
-                 dropout: float = 0.0, lr: float = 1e-3, lr_decay: float = 1.0,
-                 optimizer: str = "adam", fused_optimizer: bool = False, weight_decay: float = 0.0,
-                 l2: float = 0.0,
-                 batch_size: int = 8192, epochs: int = 20, n_negatives: int = 4,
-                 label_mode: str = "binary", hard_positive: float = 4.0,
-                 soft_positive: float = 3.0, soft_negative: float = 2.0,
-                 patience: int | None = 3, holdout: bool = False, seed: int = 0,
-                 num_threads: int | None = None, device: str = "auto", precision: str = "32",
-                 progress: bool = False, log_dir: str | None = None, logger: str = "csv",
-                 trainer: str = "torch",
-                 strategy: str = "auto", devices: int = 1, diversity_alpha: float = 0.0,
-                 diversity_temperature: float = 1.0, fold_in_steps: int = 100,
-                 init_std: float = 0.01, item_bias: bool = False,
-                 negative_exponent: float = 0.0, user_history: bool = False,
-                 recency_boost: float = 0.0, recency_half_life: float = 10.0,
-                 pretrain: bool = False,
-                 pretrain_gmf: str | None = None, pretrain_mlp: str | None = None,
-                 pretrain_epochs: int | list[int] | None = None, pretrain_lr: float | None = None,
-                 alpha: float = 0.5):
-        self.factors = factors
-        self.mlp_factors = mlp_factors
-        self.layers = layers
-        _store(self, locals())
-        self.pretrain = pretrain
-        self.pretrain_gmf = pretrain_gmf
-        self.pretrain_mlp = pretrain_mlp
-        self.pretrain_epochs = pretrain_epochs
-        self.pretrain_lr = pretrain_lr
-        self.alpha = alpha
-
-    def _tower(self) -> list[int]:
-        return list(self.layers) if self.layers else [64, 32, 16, 8]
+    Params = NeuMFParams
 
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import NeuMF
 
-        return NeuMF(n_users, n_items, self.factors, self.mlp_factors, self._tower(),
+        return NeuMF(n_users, n_items, self.factors, self.mlp_factors, _tower(self.layers),
                      self.dropout, self.init_std, self.item_bias, self.user_history)
 
+    def _prepare(self, net, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
+        """NeuMF pre-training: GMF and MLP from artifacts or fitted here, copied into ``net``."""
+        if not self.pretrain:
+            return
+        from movierec.training.networks import init_neumf_from
 
-def _store(model: _NCF, values: dict[str, Any]) -> None:
-    """Store the common hyper-parameters (sklearn contract: under their own names, unchanged)."""
-    for key in _COMMON:
-        if key in values:
-            setattr(model, key, values[key])
+        shared = {k: v for k, v in self.get_params().items()
+                  if k in NCFParams.model_fields and k not in PRETRAIN_EXCLUDED}
+        gmf_epochs = mlp_epochs = self.epochs
+        if self.pretrain_epochs is not None:
+            pe = self.pretrain_epochs
+            gmf_epochs, mlp_epochs = (pe, pe) if isinstance(pe, int) else (pe[0], pe[1])
+        if self.pretrain_lr is not None:
+            shared["lr"] = self.pretrain_lr
+        parts: list[NCFRecommender] = []
+        for cls, artifact, own, epochs in (
+                (GMFRecommender, self.pretrain_gmf, {"factors": self.factors}, gmf_epochs),
+                (MLPRecommender, self.pretrain_mlp, {"mlp_factors": self.mlp_factors,
+                                                     "layers": self.layers,
+                                                     "dropout": self.dropout}, mlp_epochs)):
+            if artifact:
+                part = Recommender.load(artifact)
+                if not isinstance(part, cls):
+                    raise ModelError(f"neumf pre-training: {artifact} holds a {part.name}, "
+                                     f"not a {cls.name}")
+            else:
+                # the parts train with the plain loop, logging beside NeuMF (log_dir/gmf, /mlp)
+                sub = options.log_dir and str(Path(options.log_dir) / cls.name)
+                part_options = options.model_copy(update={"trainer": "torch", "log_dir": sub})
+                part = cls(**own, **{**shared, "epochs": epochs}).fit(train, valid, part_options)
+                self.history_ += [h for h in part.training_history()]
+            parts.append(part)
+        for h in self.history_:
+            h.name = f"{h.name} pre-training"
+        try:
+            init_neumf_from(net, parts[0].network(), parts[1].network(), float(self.alpha))
+        except RuntimeError as e:
+            raise ModelError(f"neumf pre-training: the GMF / MLP sizes do not match NeuMF's "
+                             f"({e})") from e
+
+
+def _tower(layers: list[int] | None) -> list[int]:
+    return list(layers) if layers else [64, 32, 16, 8]

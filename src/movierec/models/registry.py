@@ -97,17 +97,12 @@ def get_class(name: str) -> type[Recommender]:
 
 
 def create(name: str, **params: Any) -> Recommender:
-    """A new, unfitted model: ``get_class(name)(**params)``; unknown parameters are errors."""
-    cls = get_class(name)
-    try:
-        return cls(**params)
-    except TypeError as e:
-        from movierec.models.base import param_names
+    """A new, unfitted model: ``get_class(name)`` with ``params`` checked against its typed
+    settings (unknown names and bad values are a one-line :class:`ModelError`)."""
+    from movierec.models.params import validate_params
 
-        allowed = ", ".join(param_names(cls)) or "(none)"
-        raise ModelError(
-            f"model {name!r}: bad hyper-parameters {sorted(params)} ({e}); allowed: {allowed}"
-        ) from e
+    cls = get_class(name)
+    return cls(**validate_params(cls, params))
 
 
 def available() -> list[str]:

@@ -11,7 +11,7 @@ Several machines (the same command on each; rank 0's address reachable from the 
         --master-port 29500 -m movierec.cli train configs/neumf-ml100k.yaml --out artifacts/n
     # on the second machine: the same with --node-rank 1
 
-with ``trainer: lightning`` and ``strategy: ddp`` in the model's params; under torchrun the
+with ``trainer: lightning`` and ``strategy: ddp`` in the config's ``run:``; under torchrun the
 processes per machine and the number of machines come from the variables torchrun sets. Every
 process ends with the same weights; only rank 0 writes the artifact.
 """
@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from movierec.training.loop import MONITOR, EarlyStopping, History, Task
+from movierec.training.history import EarlyStopping, TrainingHistory
+from movierec.training.loop import MONITOR, RunStats, Task, snapshot_of
 
 LOGGED = "val_hr10"
 """Name under which validation HR@10 is logged (the metric early stopping monitors)."""
@@ -40,7 +41,7 @@ def _epoch_stream(task: Task, module: Any):
     return EpochStream()
 
 
-def _module(task: Task):
+def _module(task: Task, name: str):
     import lightning as L
 
     class NCFModule(L.LightningModule):
@@ -50,7 +51,7 @@ def _module(task: Task):
             super().__init__()
             self.net = task.net
             self.best = EarlyStopping(None)  # keeps the best weights; Lightning's callback stops
-            self.history = History()
+            self.history = task.new_history(name)
             self.epoch_loss: list[float] = []
 
         def training_step(self, batch, batch_idx):
@@ -67,16 +68,14 @@ def _module(task: Task):
 
         def on_train_epoch_end(self):
             metrics = task.validate()
-            row = {"epoch": self.current_epoch,
-                   "log_loss": sum(self.epoch_loss) / max(1, len(self.epoch_loss))}
+            self.history.add(**{"train loss": sum(self.epoch_loss) / max(1, len(self.epoch_loss))},
+                             **metrics)
             self.epoch_loss = []
-            row.update(metrics)
-            self.history.epochs.append(row)
             if metrics:
                 # every process validates the same replica on all users: nothing to reduce
                 self.log(LOGGED, metrics[MONITOR], prog_bar=True, sync_dist=True)
-                self.log("val_ndcg10", metrics["NDCG@10"], sync_dist=True)
-                self.best.update(self.current_epoch, metrics[MONITOR], self.net)
+                self.log("val_ndcg10", metrics["valid NDCG@10"], sync_dist=True)
+                self.best.update(self.current_epoch + 1, metrics[MONITOR], snapshot_of(self.net))
 
     return NCFModule()
 
@@ -97,8 +96,9 @@ def _loggers(s) -> list[Any] | bool:
 
 
 def train_lightning(
-    task: Task, strategy: str = "auto", devices: int | str = 1, accelerator: str | None = None
-) -> History:
+    task: Task, strategy: str = "auto", devices: int | str = 1, accelerator: str | None = None,
+    name: str = "training",
+) -> tuple[TrainingHistory, RunStats]:
     """Run ``task`` with a Lightning ``Trainer``; the best epoch's weights are left in
     ``task.net`` (on every process under DDP). ``accelerator`` defaults to the task's device."""
     import lightning as L
@@ -110,7 +110,7 @@ def train_lightning(
     old_threads = torch.get_num_threads()
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
-    module = _module(task)
+    module = _module(task, name)
     callbacks: list[Any] = []
     if task.validation is not None and s.patience is not None:
         callbacks.append(LEarlyStopping(monitor=LOGGED, mode="max", patience=s.patience,
@@ -146,8 +146,7 @@ def train_lightning(
     history = module.history
     if module.best.best_state is not None:
         task.net.load_state_dict(module.best.best_state)
-    history.best_epoch, history.best_score = module.best.best_epoch, module.best.best
+    history.best_epoch = module.best.best_epoch
     history.stopped_early = len(history.epochs) < s.epochs
-    history.steps = int(trainer.global_step)
-    history.rank, history.world_size = int(trainer.global_rank), int(trainer.world_size)
-    return history
+    stats = RunStats(int(trainer.global_step), int(trainer.global_rank), int(trainer.world_size))
+    return history, stats

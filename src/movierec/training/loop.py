@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -23,16 +24,18 @@ import numpy as np
 
 from movierec.errors import ModelError
 from movierec.training.batches import EpochBuilder
+from movierec.training.history import EarlyStopping, TrainingHistory
 from movierec.training.losses import batch_l2, diversity_penalty, jaccard
 from movierec.training.validation import ValidationSet
 
-MONITOR = "HR@10"
-"""The validation metric that early stopping and best-weight selection maximise."""
+MONITOR = "valid HR@10"
+"""The validation number that early stopping and best-weight selection maximise."""
 
 
 @dataclass
 class FitSettings:
-    """How to train (the Recommender wrappers fill this from their hyper-parameters)."""
+    """How to train: the NCF hyper-parameters and the run options one training run needs
+    (:func:`movierec.training.fit.settings_of` fills it from both)."""
 
     epochs: int = 20
     batch_size: int = 8192
@@ -167,45 +170,28 @@ class Task:
         return diversity_penalty(scores.float(), sim, s.diversity_temperature)
 
     def validate(self) -> dict[str, float]:
+        """``{"valid HR@10", "valid NDCG@10"}`` of the network now (empty without validation)."""
         if self.validation is None:
             return {}
         with self.autocast():
-            return self.validation.evaluate(self.net)
+            return {f"valid {k}": v for k, v in self.validation.evaluate(self.net).items()}
+
+    def new_history(self, name: str) -> TrainingHistory:
+        return TrainingHistory(name, monitor=MONITOR if self.validation is not None else None)
 
 
 @dataclass
-class History:
-    """Per-epoch records and the epoch whose weights were kept."""
+class RunStats:
+    """What one process did in a training run (DDP: each process has its own)."""
 
-    epochs: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int | None = None
-    best_score: float | None = None
-    stopped_early: bool = False
-    steps: int = 0  # optimiser steps taken (by this process)
+    steps: int = 0  # optimiser steps taken by this process
     rank: int = 0  # this process's rank under DDP
     world_size: int = 1
 
 
-class EarlyStopping:
-    """Tracks the best validation score, keeps its weights, says when to stop."""
-
-    def __init__(self, patience: int | None):
-        self.patience = patience
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.best_state: dict | None = None
-        self.bad = 0
-
-    def update(self, epoch: int, score: float | None, net) -> bool:
-        """Record epoch ``epoch``; returns True when training should stop."""
-        if score is None:
-            return False
-        if self.best is None or score > self.best:
-            self.best, self.best_epoch, self.bad = score, epoch, 0
-            self.best_state = copy.deepcopy(net.state_dict())
-            return False
-        self.bad += 1
-        return self.patience is not None and self.bad >= self.patience
+def snapshot_of(net):
+    """A callable copying ``net``'s current weights (what :class:`EarlyStopping` keeps)."""
+    return lambda: copy.deepcopy(net.state_dict())
 
 
 LOGGERS = ("csv", "tensorboard")
@@ -226,6 +212,8 @@ class EpochLog:
                 self.board = tensorboard_writer(log_dir)
 
     def write(self, row: dict[str, float]) -> None:
+        """Append one epoch's row (keys become CSV columns; TensorBoard tags with spaces and
+        ``@`` replaced: ``valid HR@10`` -> ``valid_HR_10``)."""
         if self.path is None:
             return
         new = self.fields is None
@@ -240,7 +228,7 @@ class EpochLog:
             step = int(row.get("epoch", 0))
             for key, value in row.items():
                 if key != "epoch":
-                    self.board.add_scalar(key, value, step)
+                    self.board.add_scalar(key.replace(" ", "_").replace("@", "_"), value, step)
             self.board.flush()
 
     def close(self) -> None:
@@ -269,7 +257,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_plain(task: Task) -> History:
+def train_plain(task: Task, name: str = "training") -> tuple[TrainingHistory, RunStats]:
     """Run ``task`` with a plain loop: epochs of sliced batches, validation after each epoch,
     early stopping on validation HR@10; the best epoch's weights are left in ``task.net``."""
     import torch
@@ -279,26 +267,26 @@ def train_plain(task: Task) -> History:
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
     try:
-        return _train_plain(task, torch)
+        return _train_plain(task, name, torch)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _train_plain(task: Task, torch) -> History:
+def _train_plain(task: Task, name: str, torch) -> tuple[TrainingHistory, RunStats]:
     s = task.settings
     net = task.net.to(task.device)
     opt = task.make_optimizer()
     scheduler = task.make_scheduler(opt)
     stopper = EarlyStopping(s.patience)
     log = EpochLog(s.log_dir, tensorboard=s.logger == "tensorboard")
-    history = History()
-    bar = _progress(s.progress, s.epochs)
-    for epoch in range(s.epochs):
+    history, stats = task.new_history(name), RunStats()
+    bar = Progress(name, s.epochs, "epoch") if s.progress else None
+    for epoch in range(1, s.epochs + 1):
         t0 = time.perf_counter()
         net.train()
         total = torch.zeros((), dtype=torch.float64)
         n_batches = 0
-        for u, i, y, w in task.builder.epoch(epoch):
+        for u, i, y, w in task.builder.epoch(epoch - 1):
             u, i, y = u.to(task.device), i.to(task.device), y.to(task.device)
             w = None if w is None else w.to(task.device)
             opt.zero_grad(set_to_none=True)
@@ -307,17 +295,14 @@ def _train_plain(task: Task, torch) -> History:
             opt.step()
             total += parts["log_loss"].double().cpu()
             n_batches += 1
-        history.steps += n_batches
+        stats.steps += n_batches
         scheduler.step()
-        row = {"epoch": epoch, "log_loss": float(total) / max(1, n_batches),
-               "train_seconds": time.perf_counter() - t0}
-        row.update(task.validate())
-        history.epochs.append(row)
+        row = history.add(**{"train loss": float(total) / max(1, n_batches),
+                             "seconds": time.perf_counter() - t0}, **task.validate())
         log.write(row)
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
-        if stopper.update(epoch, row.get(MONITOR), net):
+            bar.update(row)
+        if stopper.update(epoch, row.get(MONITOR), snapshot_of(net)):
             history.stopped_early = True
             break
     if bar is not None:
@@ -325,13 +310,40 @@ def _train_plain(task: Task, torch) -> History:
     log.close()
     if stopper.best_state is not None:
         net.load_state_dict(stopper.best_state)
-    history.best_epoch, history.best_score = stopper.best_epoch, stopper.best
-    return history
+    history.best_epoch = stopper.best_epoch
+    return history, stats
 
 
-def _progress(enabled: bool, total: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+class Progress:
+    """Progress of a loop over ``total`` steps: a tqdm bar on a terminal; elsewhere (a log file,
+    CI, ``nohup``) a plain line on stderr at most every ``every`` seconds, and at the end."""
 
-    return tqdm(total=total, desc="epochs", unit="epoch")
+    def __init__(self, desc: str, total: int, unit: str = "it", every: float = 5.0):
+        self.desc, self.total, self.unit, self.every = desc, total, unit, every
+        self.done = 0
+        self.started = self.last = time.monotonic()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit=unit)
+
+    def update(self, numbers: dict[str, float] | None = None, n: int = 1) -> None:
+        self.done += n
+        shown = {k: round(v, 4) for k, v in (numbers or {}).items()
+                 if k != "epoch" and "seconds" not in k}
+        if self.bar is not None:
+            self.bar.update(n)
+            if shown:
+                self.bar.set_postfix(shown)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every or self.done >= self.total:
+            self.last = now
+            extra = " ".join(f"{k}={v}" for k, v in shown.items())
+            print(f"{self.desc}: {self.unit} {self.done}/{self.total} "
+                  f"({now - self.started:.0f} s) {extra}".rstrip(), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
