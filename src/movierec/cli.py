@@ -140,14 +140,11 @@ def datasets_labels(
     """One epoch of NCF training labels: index | userid | movieid | interaction | rating."""
     from movierec.data.labels import LABEL_MODES, labelled_table, write_labelled_table
     from movierec.data.loading import load_dataset
+    from movierec.data.splits import train_part
 
     if mode not in LABEL_MODES:
         raise MovierecError(f"unknown --mode {mode!r}; expected one of {', '.join(LABEL_MODES)}")
-    ds = load_dataset(name, data_dir)
-    if split != "none":
-        from movierec.evaluation.compare import prepare_split
-
-        ds = prepare_split(ds, data_dir, split).train
+    ds = train_part(load_dataset(name, data_dir), data_dir, split)
     table = labelled_table(ds, mode, negatives, seed)
     path = write_labelled_table(table, out)
     counts = {"rows": table.height,

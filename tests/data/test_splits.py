@@ -12,13 +12,16 @@ import pytest
 from movierec.data.dataset import Dataset
 from movierec.data.splits import (
     Split,
+    carve_validation,
     generate_loo,
     k_fold,
     leave_one_out,
     load_fixed_loo,
     ml100k_canonical,
+    prepare_split,
     random_holdout,
     temporal_split,
+    train_part,
     with_validation,
     write_loo_files,
 )
@@ -151,6 +154,26 @@ def test_validation_random_is_seeded_and_sized():
         with_validation(a)
     with pytest.raises(ValueError, match="method"):
         with_validation(base, "middle")
+
+
+def test_carve_validation_variants_on_one_dataset():
+    ds = synthetic()
+    # "last": every user with at least min_history ratings gives their last one
+    rest, valid = carve_validation(ds, "last", min_history=13)
+    assert set(valid.user_idx.tolist()) == set(np.flatnonzero(ds.user_counts >= 13).tolist())
+    assert (rest.name, valid.name) == ("synthetic/fit", "synthetic/valid")
+    assert rest.n_ratings + valid.n_ratings == ds.n_ratings
+    # "random" without protection can empty a user; with it, nobody loses all of train
+    bare = carve_validation(ds, "random", 0.9, 1, keep_every_user=False)[0]
+    kept = carve_validation(ds, "random", 0.9, 1)[0]
+    assert (bare.user_counts == 0).any() and (kept.user_counts >= 1).all()
+    # at least one rating, however small the fraction
+    assert carve_validation(ds, "random", 1e-6, 0, keep_every_user=False)[1].n_ratings == 1
+    with pytest.raises(ValueError, match="fraction"):
+        carve_validation(ds, "random", 0.0)
+    with pytest.raises(MovierecError, match="split must be one of"):
+        train_part(ds, None, "everything")
+    assert train_part(ds, None, "none") is ds
 
 
 # ---------------------------------------------------------------------- other splits
@@ -314,9 +337,7 @@ PINNED = {
 @pytest.mark.real_data
 @pytest.mark.parametrize("dataset", ["ml-100k", "ml-latest-small"])
 def test_published_splits_and_carvings_are_pinned(dataset, real_data_dir):
-    from movierec.config import ValidationSpec
     from movierec.data.loading import load_dataset
-    from movierec.evaluation.compare import carve_validation, prepare_split
     from movierec.models.explicit import holdout
     from movierec.training.validation import holdout_last
 
@@ -328,12 +349,16 @@ def test_published_splits_and_carvings_are_pinned(dataset, real_data_dir):
     generated = prepare_split(full, None, "fixed")  # no files: built here with the same seed
     assert _ratings_hash(generated.test) == pinned["loo"][1]
     assert _rows_hash(generated.negatives) == pinned["loo"][2]
-    for method, spec in [("last", ValidationSpec()),
-                         ("random", ValidationSpec(method="random", fraction=0.1, seed=3))]:
-        carved = carve_validation(split, spec)
+    assert train_part(full, real_data_dir).fingerprint == split.train.fingerprint
+    # compare's validation: the default "last", and a seeded "random"
+    for method, kwargs in [("last", {}), ("random", {"fraction": 0.1, "seed": 3})]:
+        carved = with_validation(split, method, n_negatives=99, **kwargs)
         assert (_ratings_hash(carved.train), _ratings_hash(carved.valid),
                 _rows_hash(carved.valid_negatives)) == pinned[method], method
-    rest, valid = holdout(split.train, 0.1, 0)
+    # the rating models' random slice and NCF's last-item holdout carve in the same place
+    rest, valid = carve_validation(split.train, "random", 0.1, 0, keep_every_user=False)
     assert (_ratings_hash(rest), _ratings_hash(valid)) == pinned["slice"]
-    rest, valid = holdout_last(split.train)  # NCF's holdout is compare's "last" carving
+    assert [_ratings_hash(p) for p in holdout(split.train, 0.1, 0)] == list(pinned["slice"])
+    rest, valid = carve_validation(split.train, "last")
     assert (_ratings_hash(rest), _ratings_hash(valid)) == pinned["last"][:2]
+    assert [_ratings_hash(p) for p in holdout_last(split.train)] == list(pinned["last"][:2])

@@ -16,23 +16,15 @@ import numpy as np
 from movierec.data.dataset import Dataset
 from movierec.errors import MovierecError
 
-__all__ = ["SPLITS", "item_vectors", "train_part", "write_tables", "write_training_set"]
-
-SPLITS = ("fixed", "generate", "none")
+__all__ = ["item_vectors", "train_part", "write_tables", "write_training_set"]
 
 
 def train_part(dataset: str, data_dir: str | Path | None = None, split: str = "fixed") -> Dataset:
     """The ratings the tables are built from: the leave-one-out train part, or all of them."""
+    from movierec.data import splits
     from movierec.data.loading import load_dataset
 
-    if split not in SPLITS:
-        raise MovierecError(f"split must be one of {SPLITS}, got {split!r}")
-    full = load_dataset(dataset, data_dir)
-    if split == "none":
-        return full
-    from movierec.evaluation.compare import prepare_split
-
-    return prepare_split(full, data_dir, split).train
+    return splits.train_part(load_dataset(dataset, data_dir), data_dir, split)
 
 
 def item_vectors(

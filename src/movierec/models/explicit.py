@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
+from movierec.data.splits import carve_validation
 from movierec.errors import ModelError
 from movierec.models.base import Recommender, register
 from movierec.training.curves import LearningCurve, save_curve
@@ -48,18 +49,11 @@ def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def holdout(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """A seeded random slice of ``train``'s ratings: ``(rest, validation)``.
-
-    ``round(fraction * n_ratings)`` ratings (at least 1) go to validation; both parts keep the
-    train id maps, so indices mean the same.
-    """
+    """``(rest, validation)``: a seeded random slice of ``train``'s ratings (at least one), users
+    not protected (:func:`movierec.data.splits.carve_validation`, ``"random"``)."""
     if not 0.0 < fraction < 1.0:
         raise ModelError(f"valid_fraction must be between 0 and 1 (exclusive), got {fraction}")
-    n = train.n_ratings
-    n_valid = max(1, round(fraction * n))
-    mask = np.zeros(n, dtype=bool)
-    mask[np.random.default_rng(seed).choice(n, n_valid, replace=False)] = True
-    return train.subset(~mask, f"{train.name}/fit"), train.subset(mask, f"{train.name}/valid")
+    return carve_validation(train, "random", fraction, seed, keep_every_user=False)
 
 
 class RatingModel(Recommender):
