@@ -33,19 +33,14 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.data.splits import carve_validation
 from movierec.errors import ModelError
+from movierec.evaluation.metrics import rmse
 from movierec.models.base import Recommender, register
 from movierec.training.curves import LearningCurve, save_curve
 
-__all__ = ["Biases", "GlobalMean", "MFALS", "RatingModel", "SVDSGD", "holdout", "rmse"]
+__all__ = ["Biases", "GlobalMean", "MFALS", "RatingModel", "SVDSGD", "holdout"]
 
 PAIRS_PER_BLOCK = 1 << 20
 """Most (user, item) pairs one raw-prediction call handles at once."""
-
-
-def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Root mean squared error of two equally long arrays."""
-    d = np.asarray(pred, np.float64) - np.asarray(truth, np.float64)
-    return float(np.sqrt(np.mean(d * d))) if d.size else float("nan")
 
 
 def holdout(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -110,7 +105,9 @@ class RatingModel(Recommender):
         return self._clip(self._raw_blocks(uu, ii)).reshape(len(u), n)
 
     def _rmse_on(self, data: Dataset) -> float:
-        return rmse(self._clip(self._raw_blocks(data.user_idx, data.item_idx)), data.rating)
+        """RMSE of the clipped predictions on ``data``; NaN when a prediction is NaN (diverged)."""
+        pred = self._clip(self._raw_blocks(data.user_idx, data.item_idx))
+        return float("nan") if np.isnan(pred).any() else rmse(data.rating, pred)
 
 
 class IterativeRatingModel(RatingModel):
