@@ -11,8 +11,9 @@ Three layouts (see :data:`movierec.data.registry.Layout`):
 Normalisation, the same for every layout:
 
 - titles are stripped of surrounding blanks and kept as published (``"American President, The
-  (1995)"``); ``year`` is the 4-digit year in the final parentheses of the title, the first one of
-  a range such as ``(2006-2007)``; for ML-100K titles without one, the release-date year;
+  (1995)"``); ``year`` is the title's year (:mod:`movierec.data.titles`: the final parentheses,
+  the first year of a range such as ``(2006-2007)``); for ML-100K titles without one, the
+  release-date year;
 - ``genres`` is a list of names; "no genre" (ML-100K's ``unknown`` flag, the later releases'
   ``(no genres listed)``) is the empty list;
 - ``tags`` lists a movie's distinct tags in order of first appearance; tags differing only in
@@ -36,6 +37,7 @@ import polars as pl
 from movierec.data.dataset import Dataset, TagGenome
 from movierec.data.parsing import Col, first_bad_line, read_csv_table, read_separated
 from movierec.data.registry import Layout
+from movierec.data.titles import title_year
 from movierec.errors import DataFormatError, DatasetNotFoundError
 
 RATINGS_FILE: dict[str, str] = {"ml-100k": "u.data", "dat": "ratings.dat", "csv": "ratings.csv"}
@@ -64,8 +66,6 @@ ML1M_OCCUPATIONS = (
 """ML-1M occupation names by code (``users.dat``), per the release's README."""
 
 NO_GENRE = {"unknown", "(no genres listed)"}
-YEAR_PATTERN = r"\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$"
-"""The year at the end of a title: ``(1995)``, or the first year of ``(2006-2007)``."""
 
 MIN_RATING, MAX_RATING = 0.5, 5.0
 
@@ -260,7 +260,7 @@ def _movies(df: pl.DataFrame, path: Path) -> pl.DataFrame:
 
 
 def _year() -> pl.Expr:
-    return pl.col("title").str.extract(YEAR_PATTERN, 1).cast(pl.Int32)
+    return title_year(pl.col("title"))
 
 
 def _ml100k_genres(path: Path) -> list[str]:
