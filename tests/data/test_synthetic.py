@@ -11,8 +11,9 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
+from movierec.data.formats import ML1M_AGE_GROUPS
 from movierec.data.readers import ML1M_OCCUPATIONS, read_folder
-from movierec.data.release_writer import ML1M_AGE_GROUPS, ML1M_OCCUPATION_CODE
+from movierec.data.release_writer import ML1M_OCCUPATION_CODE
 from movierec.data.synthetic import GENRES, PRESETS, generate, write_release
 
 
