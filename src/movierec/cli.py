@@ -496,10 +496,10 @@ def content_tables(
     as_json: JsonOption = False,
 ) -> None:
     """User and genre embeddings, user x genre and genre x genre similarity, heatmap."""
-    from movierec.content.runs import write_tables
+    from movierec.content.runs import GenreTablesRecipe, write_tables
 
-    result = write_tables(dataset, out, data_dir=data_dir, method=method, embedder=embedder,
-                          split=split, progress=not as_json)
+    recipe = GenreTablesRecipe(dataset, data_dir, split, method, embedder)
+    result = write_tables(recipe, out, progress=not as_json)
     if as_json:
         print_json(result)
         return
@@ -523,11 +523,10 @@ def content_training_set(
     as_json: JsonOption = False,
 ) -> None:
     """The genre-aware training rows (user, movie, interaction, genre, title)."""
-    from movierec.content.runs import write_training_set
+    from movierec.content.runs import GenreTablesRecipe, write_training_set
 
-    result = write_training_set(dataset, out, data_dir=data_dir, method=method,
-                                embedder=embedder, ratio=ratio, split=split, seed=seed,
-                                progress=not as_json)
+    recipe = GenreTablesRecipe(dataset, data_dir, split, method, embedder)
+    result = write_training_set(recipe, out, ratio=ratio, seed=seed, progress=not as_json)
     if as_json:
         print_json(result)
         return
