@@ -50,8 +50,8 @@ def main() -> None:
 
     from movierec.config import TrainConfig, load_config
     from movierec.data.loading import load_dataset
-    from movierec.data.splits import with_validation
-    from movierec.evaluation.compare import build, prepare_split
+    from movierec.data.splits import prepare_split, with_validation
+    from movierec.evaluation.compare import build
     from movierec.evaluation.protocols import evaluate_p1, evaluate_p2
 
     cfg = load_config(args.config, TrainConfig)

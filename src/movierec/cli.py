@@ -143,14 +143,11 @@ def datasets_labels(
     """One epoch of NCF training labels: index | userid | movieid | interaction | rating."""
     from movierec.data.labels import LABEL_MODES, labelled_table, write_labelled_table
     from movierec.data.loading import load_dataset
+    from movierec.data.splits import train_part
 
     if mode not in LABEL_MODES:
         raise MovierecError(f"unknown --mode {mode!r}; expected one of {', '.join(LABEL_MODES)}")
-    ds = load_dataset(name, data_dir)
-    if split != "none":
-        from movierec.evaluation.compare import prepare_split
-
-        ds = prepare_split(ds, data_dir, split).train
+    ds = train_part(load_dataset(name, data_dir), data_dir, split)
     table = labelled_table(ds, mode, negatives, seed)
     path = write_labelled_table(table, out)
     counts = {"rows": table.height,
@@ -498,10 +495,10 @@ def content_tables(
     as_json: JsonOption = False,
 ) -> None:
     """User and genre embeddings, user x genre and genre x genre similarity, heatmap."""
-    from movierec.content.runs import write_tables
+    from movierec.content.runs import GenreTablesRecipe, write_tables
 
-    result = write_tables(dataset, out, data_dir=data_dir, method=method, embedder=embedder,
-                          split=split, progress=not as_json)
+    recipe = GenreTablesRecipe(dataset, data_dir, split, method, embedder)
+    result = write_tables(recipe, out, progress=not as_json)
     if as_json:
         print_json(result)
         return
@@ -525,11 +522,10 @@ def content_training_set(
     as_json: JsonOption = False,
 ) -> None:
     """The genre-aware training rows (user, movie, interaction, genre, title)."""
-    from movierec.content.runs import write_training_set
+    from movierec.content.runs import GenreTablesRecipe, write_training_set
 
-    result = write_training_set(dataset, out, data_dir=data_dir, method=method,
-                                embedder=embedder, ratio=ratio, split=split, seed=seed,
-                                progress=not as_json)
+    recipe = GenreTablesRecipe(dataset, data_dir, split, method, embedder)
+    result = write_training_set(recipe, out, ratio=ratio, seed=seed, progress=not as_json)
     if as_json:
         print_json(result)
         return

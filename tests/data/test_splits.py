@@ -12,13 +12,16 @@ import pytest
 from movierec.data.dataset import Dataset
 from movierec.data.splits import (
     Split,
+    carve_validation,
     generate_loo,
     k_fold,
     leave_one_out,
     load_fixed_loo,
     ml100k_canonical,
+    prepare_split,
     random_holdout,
     temporal_split,
+    train_part,
     with_validation,
     write_loo_files,
 )
@@ -153,6 +156,26 @@ def test_validation_random_is_seeded_and_sized():
         with_validation(base, "middle")
 
 
+def test_carve_validation_variants_on_one_dataset():
+    ds = synthetic()
+    # "last": every user with at least min_history ratings gives their last one
+    rest, valid = carve_validation(ds, "last", min_history=13)
+    assert set(valid.user_idx.tolist()) == set(np.flatnonzero(ds.user_counts >= 13).tolist())
+    assert (rest.name, valid.name) == ("synthetic/fit", "synthetic/valid")
+    assert rest.n_ratings + valid.n_ratings == ds.n_ratings
+    # "random" without protection can empty a user; with it, nobody loses all of train
+    bare = carve_validation(ds, "random", 0.9, 1, keep_every_user=False)[0]
+    kept = carve_validation(ds, "random", 0.9, 1)[0]
+    assert (bare.user_counts == 0).any() and (kept.user_counts >= 1).all()
+    # at least one rating, however small the fraction
+    assert carve_validation(ds, "random", 1e-6, 0, keep_every_user=False)[1].n_ratings == 1
+    with pytest.raises(ValueError, match="fraction"):
+        carve_validation(ds, "random", 0.0)
+    with pytest.raises(MovierecError, match="split must be one of"):
+        train_part(ds, None, "everything")
+    assert train_part(ds, None, "none") is ds
+
+
 # ---------------------------------------------------------------------- other splits
 def test_random_holdout_per_user_counts_and_seed():
     ds = synthetic()
@@ -275,3 +298,67 @@ def test_ml100k_canonical_folds(ml100k, ml100k_dir):
     assert np.all(ua.test.user_counts == 10)
     with pytest.raises(ValueError, match="u1"):
         ml100k_canonical(ml100k, ml100k_dir, "u9")
+
+
+# ---------------------------------------------------------------------- pinned carvings
+def _rows_hash(*arrays: np.ndarray) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _ratings_hash(ds: Dataset) -> str:
+    return _rows_hash(ds.user_idx, ds.item_idx, ds.rating, ds.timestamp)
+
+
+# Hashes of the rows every published figure rests on, taken before the splitting code moved to
+# one home (data/splits.py): the fixed leave-one-out split, compare's validation carving (the
+# default "last" and a seeded "random"), the rating models' random slice and NCF's last-item
+# holdout. A change here changes the figures.
+PINNED = {
+    "ml-100k": {
+        "loo": ("44fed101efdb10bb", "f140ca38a6732a20", "f6ffe34b9eb0fe01"),
+        "last": ("e56aec04df2d3123", "b8696b908b1f256d", "2e0e503e01feae32"),
+        "random": ("91970eda4f2be32e", "be8ed2530329b173", "aec024574a077950"),
+        "slice": ("346295dea2d82451", "b082a3edaec7d09f"),
+    },
+    "ml-latest-small": {
+        "loo": ("3b219d51e89c74cb", "3aebe5f041e03b70", "20b2d1871ae9b1b8"),
+        "last": ("01a3e60e404b777b", "2c3c1a5ab281a054", "7969b273c77b39d7"),
+        "random": ("e9a17405b21febad", "df56f95d740bdb71", "0a10199a269ccf32"),
+        "slice": ("139dc53c4e41b154", "99d3189f6163b0cf"),
+    },
+}
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("dataset", ["ml-100k", "ml-latest-small"])
+def test_published_splits_and_carvings_are_pinned(dataset, real_data_dir):
+    from movierec.data.loading import load_dataset
+    from movierec.models.explicit import holdout
+    from movierec.training.validation import holdout_last
+
+    pinned = PINNED[dataset]
+    full = load_dataset(dataset, real_data_dir)
+    split = prepare_split(full, real_data_dir, "fixed")
+    assert (_ratings_hash(split.train), _ratings_hash(split.test),
+            _rows_hash(split.negatives)) == pinned["loo"]
+    generated = prepare_split(full, None, "fixed")  # no files: built here with the same seed
+    assert _ratings_hash(generated.test) == pinned["loo"][1]
+    assert _rows_hash(generated.negatives) == pinned["loo"][2]
+    assert train_part(full, real_data_dir).fingerprint == split.train.fingerprint
+    # compare's validation: the default "last", and a seeded "random"
+    for method, kwargs in [("last", {}), ("random", {"fraction": 0.1, "seed": 3})]:
+        carved = with_validation(split, method, n_negatives=99, **kwargs)
+        assert (_ratings_hash(carved.train), _ratings_hash(carved.valid),
+                _rows_hash(carved.valid_negatives)) == pinned[method], method
+    # the rating models' random slice and NCF's last-item holdout carve in the same place
+    rest, valid = carve_validation(split.train, "random", 0.1, 0, keep_every_user=False)
+    assert (_ratings_hash(rest), _ratings_hash(valid)) == pinned["slice"]
+    assert [_ratings_hash(p) for p in holdout(split.train, 0.1, 0)] == list(pinned["slice"])
+    rest, valid = carve_validation(split.train, "last")
+    assert (_ratings_hash(rest), _ratings_hash(valid)) == pinned["last"][:2]
+    assert [_ratings_hash(p) for p in holdout_last(split.train)] == list(pinned["last"][:2])

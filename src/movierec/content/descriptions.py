@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from movierec.data.dataset import Dataset
+from movierec.data.titles import title_year
 
 __all__ = ["describe_movies", "genome_top_tags"]
 
@@ -41,7 +42,7 @@ def describe_movies(dataset: Dataset, max_tags: int = 10, genome_tags: int = 10)
     """The description of every movie, in ``item_idx`` order (see the module docstring)."""
     items = dataset.items
     title = pl.col("title").fill_null("")
-    has_year = title.str.contains(r"\(\d{4}(?:[-–]\d{0,4})?\)\s*$")
+    has_year = title_year(title).is_not_null()
     with_year = (
         pl.when(pl.col("year").is_not_null() & ~has_year)
         .then(pl.concat_str(title, pl.lit(" ("), pl.col("year").cast(pl.String), pl.lit(")")))

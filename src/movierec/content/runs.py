@@ -8,31 +8,28 @@ generated): the held-out test items never enter them. ``split="none"`` uses ever
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import MovierecError
 
-__all__ = ["SPLITS", "item_vectors", "train_part", "write_tables", "write_training_set"]
+if TYPE_CHECKING:
+    from movierec.content.tables import GenreTables
 
-SPLITS = ("fixed", "generate", "none")
+__all__ = ["GenreTablesRecipe", "item_vectors", "train_part", "write_tables",
+           "write_training_set"]
 
 
 def train_part(dataset: str, data_dir: str | Path | None = None, split: str = "fixed") -> Dataset:
     """The ratings the tables are built from: the leave-one-out train part, or all of them."""
+    from movierec.data import splits
     from movierec.data.loading import load_dataset
 
-    if split not in SPLITS:
-        raise MovierecError(f"split must be one of {SPLITS}, got {split!r}")
-    full = load_dataset(dataset, data_dir)
-    if split == "none":
-        return full
-    from movierec.evaluation.compare import prepare_split
-
-    return prepare_split(full, data_dir, split).train
+    return splits.train_part(load_dataset(dataset, data_dir), data_dir, split)
 
 
 def item_vectors(
@@ -49,64 +46,72 @@ def item_vectors(
     raise MovierecError(f"unknown content method {method!r}; expected genre or text")
 
 
-def write_tables(
-    dataset: str,
-    out: str | Path,
-    *,
-    data_dir: str | Path | None = None,
-    method: str = "text",
-    embedder: str = "minilm",
-    threshold: float = 4.0,
-    split: str = "fixed",
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Build the user / genre tables of ``dataset`` and write them (with the heatmap) to
-    ``out``; returns the file paths, sizes and seconds spent."""
-    from movierec.content.tables import build_genre_tables, save_tables
+@dataclass(frozen=True)
+class GenreTablesRecipe:
+    """What the user / genre tables of the content commands are built from: ``dataset``'s
+    :func:`train_part` (``split``), movie vectors by ``method`` (``embedder`` for ``"text"``),
+    and the rating ``threshold`` between liked and disliked movies."""
 
-    ds = train_part(dataset, data_dir, split)
-    t0 = time.perf_counter()
-    vectors = item_vectors(ds, method, embedder, progress)
-    t1 = time.perf_counter()
-    tables = build_genre_tables(ds, vectors, threshold)
-    t2 = time.perf_counter()
+    dataset: str
+    data_dir: str | Path | None = None
+    split: str = "fixed"
+    method: str = "text"
+    embedder: str = "minilm"
+    threshold: float = 4.0
+
+    def build(
+        self, progress: bool = False
+    ) -> tuple[Dataset, np.ndarray, GenreTables, float, float]:
+        """``(train part, item vectors, tables, seconds for the vectors, seconds for the
+        tables)``."""
+        from movierec.content.tables import build_genre_tables
+
+        ds = train_part(self.dataset, self.data_dir, self.split)
+        t0 = time.perf_counter()
+        vectors = item_vectors(ds, self.method, self.embedder, progress)
+        t1 = time.perf_counter()
+        tables = build_genre_tables(ds, vectors, self.threshold)
+        return ds, vectors, tables, t1 - t0, time.perf_counter() - t1
+
+
+def write_tables(recipe: GenreTablesRecipe, out: str | Path, *, progress: bool = False
+                 ) -> dict[str, Any]:
+    """Build the user / genre tables of ``recipe`` and write them (with the heatmap) to
+    ``out``; returns the file paths, sizes and seconds spent."""
+    from movierec.content.tables import save_tables
+
+    ds, vectors, tables, vectors_seconds, tables_seconds = recipe.build(progress)
     paths = save_tables(tables, ds, out, title=f"{ds.name.split('/')[0]}: genre x genre cosine "
-                        f"({method} vectors)")
+                        f"({recipe.method} vectors)")
     return {
-        "dataset": ds.name, "method": method, "users": ds.n_users,
+        "dataset": ds.name, "method": recipe.method, "users": ds.n_users,
         "genres": len(tables.genre_names), "vector_dim": int(vectors.shape[1]),
         "mean_positive_genres": float(tables.positive.sum(axis=1).mean()),
         "mean_negative_genres": float(tables.negative.sum(axis=1).mean()),
-        "vectors_seconds": t1 - t0, "tables_seconds": t2 - t1,
+        "vectors_seconds": vectors_seconds, "tables_seconds": tables_seconds,
         "files": {k: str(v) for k, v in paths.items()},
     }
 
 
 def write_training_set(
-    dataset: str,
+    recipe: GenreTablesRecipe,
     out: str | Path,
     *,
-    data_dir: str | Path | None = None,
-    method: str = "text",
-    embedder: str = "minilm",
     ratio: int = 3,
-    threshold: float = 4.0,
-    split: str = "fixed",
     seed: int = 0,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Build the genre-aware training rows of ``dataset`` and export them to ``out`` (``.csv``,
-    ``.tsv`` or ``.parquet``); returns the counts and the path."""
+    """Build the genre-aware training rows of ``recipe`` (``ratio`` negative rows per positive
+    one, drawn with ``seed``) and export them to ``out`` (``.csv``, ``.tsv`` or ``.parquet``);
+    returns the counts and the path."""
     from movierec.content.genre_training import export_training_set, genre_training_set
-    from movierec.content.tables import build_genre_tables
 
-    ds = train_part(dataset, data_dir, split)
-    tables = build_genre_tables(ds, item_vectors(ds, method, embedder, progress), threshold)
-    rows = genre_training_set(ds, tables, ratio=ratio, threshold=threshold, seed=seed)
+    ds, _, tables, _, _ = recipe.build(progress)
+    rows = genre_training_set(ds, tables, ratio=ratio, threshold=recipe.threshold, seed=seed)
     path = export_training_set(rows, out)
     y = rows.get_column("interaction").to_numpy()
     return {
-        "dataset": ds.name, "method": method, "path": str(path), "rows": rows.height,
+        "dataset": ds.name, "method": recipe.method, "path": str(path), "rows": rows.height,
         "positive": int((y == 1).sum()), "negative": int((y == 0).sum()),
         "users": int(rows.get_column("user_idx").n_unique()), "users_in_train": ds.n_users,
         "ratio": ratio,

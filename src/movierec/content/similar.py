@@ -17,25 +17,18 @@ import numpy as np
 import polars as pl
 
 from movierec.data.dataset import Dataset
+from movierec.data.titles import split_title_year
 from movierec.errors import MovierecError
 
 __all__ = ["METHODS", "TitleNotFoundError", "find_movie", "normalise_title", "similar_movies"]
 
 METHODS = ("genre", "text")
-_YEAR = re.compile(r"\s*\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
 _ARTICLES = ("the", "a", "an", "les", "la", "le", "l'", "il", "el", "das", "der", "die", "los",
              "las")
 
 
 class TitleNotFoundError(MovierecError, LookupError):
     """No movie of the dataset matches a title; the message suggests close spellings."""
-
-
-def _split_year(title: str) -> tuple[str, int | None]:
-    m = _YEAR.search(title)
-    if m:
-        return title[: m.start()], int(m.group(1))
-    return title, None
 
 
 def normalise_title(title: str) -> str:
@@ -55,7 +48,7 @@ def normalise_title(title: str) -> str:
 
 def _keys(dataset: Dataset) -> pl.DataFrame:
     titles = dataset.items.get_column("title").fill_null("").to_list()
-    split = [_split_year(t) for t in titles]  # once per movie, not a hot path
+    split = [split_title_year(t) for t in titles]  # once per movie, not a hot path
     keys = [normalise_title(base) for base, _ in split]
     title_year = pl.Series([y for _, y in split], dtype=pl.Int32)
     return pl.DataFrame({
@@ -72,7 +65,7 @@ def find_movie(dataset: Dataset, query: str) -> int:
 
     Raises :class:`TitleNotFoundError` with up to five close titles when nothing matches.
     """
-    base, year = _split_year(query.strip())
+    base, year = split_title_year(query.strip())
     key = normalise_title(base)
     if not key:
         raise TitleNotFoundError(f"empty movie title {query!r}; give a title such as "

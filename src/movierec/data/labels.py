@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -225,22 +225,14 @@ def labelled_interactions(
     return users, items, target.reshape(-1), rating.reshape(-1)
 
 
-def labelled_table(
-    train: Dataset,
-    mode: str = "binary",
-    n_negatives: int = 4,
-    seed: int = 0,
-    thresholds: Thresholds = Thresholds(),
-    soft_targets: tuple[float, float, float, float] = SOFT_TARGETS,
-) -> pl.DataFrame:
-    """One epoch's labelled table ``index | userid | movieid | interaction | rating``.
+def labelled_table(train: Dataset, *args: Any, **kwargs: Any) -> pl.DataFrame:
+    """One epoch's labelled table ``index | userid | movieid | interaction | rating``: the rows
+    of :func:`labelled_interactions` (same arguments) with the original ids.
 
     ``userid`` / ``movieid`` are original MovieLens ids; ``interaction`` is the training target
     (float in [0, 1]); ``rating`` is the observed stars, null for sampled negatives.
     """
-    users, items, target, rating = labelled_interactions(
-        train, mode, n_negatives, seed, thresholds, soft_targets
-    )
+    users, items, target, rating = labelled_interactions(train, *args, **kwargs)
     return pl.DataFrame(
         {
             "index": np.arange(len(users), dtype=np.int64),

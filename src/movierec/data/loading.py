@@ -29,7 +29,7 @@ from movierec.errors import UnknownDatasetError
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 1
+READER_VERSION = 2
 """Bumped whenever the readers' output changes, so older caches are not reused."""
 
 

@@ -1,18 +1,16 @@
 """Readers for every MovieLens on-disk format, producing the canonical :class:`Dataset`.
 
-Three layouts (see :data:`movierec.data.registry.Layout`):
-
-- ``ml-100k``: ``u.data`` (tab), ``u.item`` (pipe, latin-1, 19 genre flags), ``u.user``.
-- ``dat`` (ML-1M, ML-10M): ``::``-separated latin-1 ``ratings.dat``, ``movies.dat``, and
-  ``users.dat`` (1M) or ``tags.dat`` (10M).
-- ``csv`` (ML-20M and later): ``ratings.csv``, ``movies.csv``, and where present ``tags.csv``,
-  ``links.csv``, ``genome-scores.csv`` + ``genome-tags.csv``.
+Three layouts, whose files, separators and column orders :mod:`movierec.data.formats` defines:
+``ml-100k`` (``u.data``, ``u.item``, ``u.user``, ``u.genre``), ``dat`` (ML-1M / ML-10M
+``ratings.dat``, ``movies.dat``, ``users.dat`` or ``tags.dat``) and ``csv`` (ML-20M and later:
+``ratings.csv``, ``movies.csv``, ``tags.csv``, ``links.csv``, the genome files).
 
 Normalisation, the same for every layout:
 
 - titles are stripped of surrounding blanks and kept as published (``"American President, The
-  (1995)"``); ``year`` is the 4-digit year in the final parentheses of the title, the first one of
-  a range such as ``(2006-2007)``; for ML-100K titles without one, the release-date year;
+  (1995)"``); ``year`` is the title's year (:mod:`movierec.data.titles`: the final parentheses,
+  the first year of a range such as ``(2006-2007)``); for ML-100K titles without one, the
+  release-date year;
 - ``genres`` is a list of names; "no genre" (ML-100K's ``unknown`` flag, the later releases'
   ``(no genres listed)``) is the empty list;
 - ``tags`` lists a movie's distinct tags in order of first appearance; tags differing only in
@@ -34,59 +32,60 @@ import numpy as np
 import polars as pl
 
 from movierec.data.dataset import Dataset, TagGenome
+from movierec.data.formats import (
+    LAYOUTS,
+    ML1M_OCCUPATIONS,
+    ML100K_GENRES,
+    NO_GENRE_NAMES,
+    FileFormat,
+    Layout,
+)
 from movierec.data.parsing import Col, first_bad_line, read_csv_table, read_separated
-from movierec.data.registry import Layout
+from movierec.data.titles import title_year
 from movierec.errors import DataFormatError, DatasetNotFoundError
-
-RATINGS_FILE: dict[str, str] = {"ml-100k": "u.data", "dat": "ratings.dat", "csv": "ratings.csv"}
-"""The file whose presence identifies each layout."""
-
-MOVIES_FILE: dict[str, str] = {"ml-100k": "u.item", "dat": "movies.dat", "csv": "movies.csv"}
-OPTIONAL_FILES: dict[str, tuple[str, ...]] = {
-    "ml-100k": ("u.user", "u.genre"),
-    "dat": ("users.dat", "tags.dat"),
-    "csv": ("tags.csv", "links.csv", "genome-scores.csv", "genome-tags.csv"),
-}
-
-ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
-)
-"""The 19 genre flags of ``u.item``, in column order (as listed in ``u.genre``)."""
-
-ML1M_OCCUPATIONS = (
-    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
-    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
-    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
-    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
-)
-"""ML-1M occupation names by code (``users.dat``), per the release's README."""
-
-NO_GENRE = {"unknown", "(no genres listed)"}
-YEAR_PATTERN = r"\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$"
-"""The year at the end of a title: ``(1995)``, or the first year of ``(2006-2007)``."""
 
 MIN_RATING, MAX_RATING = 0.5, 5.0
 
-_USER, _MOVIE = Col("user_id", "int", "user id"), Col("item_id", "int", "movie id")
-_RATING_COLS = (
-    _USER, _MOVIE, Col("rating", "float", "rating"), Col("timestamp", "int", "timestamp"),
-)
+_FIELDS = {c.name: c for c in (
+    Col("user_id", "int", "user id"), Col("item_id", "int", "movie id"),
+    Col("rating", "float", "rating"), Col("timestamp", "int", "timestamp"),
+    Col("title", "str", "title", required=False), Col("genres", "str", "genres", required=False),
+    Col("release_date", "str", "release date", required=False),
+    Col("video_date", "str", "video release date", required=False),
+    Col("imdb_url", "str", "IMDb URL", required=False),
+    Col("age", "int", "age"), Col("gender", "str", "gender"),
+    Col("occupation", "str", "occupation"), Col("occupation_code", "int", "occupation"),
+    Col("zip", "str", "zip code", required=False), Col("tag", "str", "tag", required=False),
+    Col("imdb_id", "int", "IMDb id", required=False),
+    Col("tmdb_id", "int", "TMDB id", required=False),
+    Col("tag_id", "int", "tag id"), Col("relevance", "float", "relevance"),
+    Col("genre", "str", "genre"), Col("index", "int", "genre index"),
+)}
+"""How each column of :mod:`movierec.data.formats` is typed, named in errors and checked."""
+
+
+def _read(fmt: FileFormat | None, path: Path, *extra: Col, free_text: int | None = None,
+          **override: Col) -> pl.DataFrame:
+    """``path`` read as ``fmt`` (its columns, then ``extra`` ones), with line-exact errors."""
+    assert fmt is not None
+    cols = [override.get(n, _FIELDS[n]) for n in fmt.columns] + list(extra)
+    if fmt.header is not None:
+        return read_csv_table(path, fmt.header, cols)
+    return read_separated(path, fmt.separator, cols, free_text=free_text)
 
 
 # ---------------------------------------------------------------------- folders
 def detect_layout(folder: str | Path) -> Layout:
     """The layout of a release folder, from the ratings file it holds."""
     folder = _existing_folder(folder)
-    for layout, ratings in RATINGS_FILE.items():
-        if (folder / ratings).is_file():
-            return layout  # type: ignore[return-value]
+    for layout, files in LAYOUTS.items():
+        if (folder / files.ratings.name).is_file():
+            return layout
     hint = ""
-    for layout, movies in MOVIES_FILE.items():
-        if (folder / movies).is_file():
-            hint = f" (it has {movies}, so {RATINGS_FILE[layout]} is the file missing)"
-    looked = ", ".join(RATINGS_FILE.values())
+    for files in LAYOUTS.values():
+        if (folder / files.movies.name).is_file():
+            hint = f" (it has {files.movies.name}, so {files.ratings.name} is the file missing)"
+    looked = ", ".join(files.ratings.name for files in LAYOUTS.values())
     raise DatasetNotFoundError(
         f"{folder}: no MovieLens ratings file found{hint}; looked for {looked}. Point movierec at "
         "the folder the release's zip extracts to."
@@ -97,7 +96,8 @@ def source_files(folder: str | Path, layout: Layout | None = None) -> list[Path]
     """The files :func:`read_folder` reads from ``folder`` (those of the layout that exist)."""
     folder = _existing_folder(folder)
     layout = layout or detect_layout(folder)
-    names = (RATINGS_FILE[layout], MOVIES_FILE[layout], *OPTIONAL_FILES[layout])
+    files = LAYOUTS[layout]
+    names = (files.ratings.name, files.movies.name, *files.optional)
     return [folder / n for n in names if (folder / n).is_file()]
 
 
@@ -110,10 +110,11 @@ def read_folder(folder: str | Path, layout: Layout | None = None, name: str | No
     """
     folder = _existing_folder(folder)
     layout = layout or detect_layout(folder)
-    if layout not in RATINGS_FILE:
-        raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(RATINGS_FILE)}")
-    ratings_path = _required(folder, RATINGS_FILE[layout])
-    movies_path = _required(folder, MOVIES_FILE[layout])
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    files = LAYOUTS[layout]
+    ratings_path = _required(folder, files.ratings.name)
+    movies_path = _required(folder, files.movies.name)
     users = genome = None
     if layout == "ml-100k":
         ratings = read_ml100k_ratings(ratings_path)
@@ -149,18 +150,17 @@ def read_folder(folder: str | Path, layout: Layout | None = None, name: str | No
 # ---------------------------------------------------------------------- ratings
 def read_ml100k_ratings(path: Path) -> pl.DataFrame:
     """``u.data``: ``user_id, item_id, rating, timestamp``."""
-    return _checked_ratings(path, read_separated(_nonempty(path), "\t", _RATING_COLS))
+    return _checked_ratings(path, _read(LAYOUTS["ml-100k"].ratings, _nonempty(path)))
 
 
 def read_dat_ratings(path: Path) -> pl.DataFrame:
     """ML-1M / ML-10M ``ratings.dat`` (``user::movie::rating::timestamp``)."""
-    return _checked_ratings(path, read_separated(_nonempty(path), "::", _RATING_COLS))
+    return _checked_ratings(path, _read(LAYOUTS["dat"].ratings, _nonempty(path)))
 
 
 def read_csv_ratings(path: Path) -> pl.DataFrame:
     """``ratings.csv`` (``userId,movieId,rating,timestamp``)."""
-    header = ("userId", "movieId", "rating", "timestamp")
-    return _checked_ratings(path, read_csv_table(_nonempty(path), header, _RATING_COLS))
+    return _checked_ratings(path, _read(LAYOUTS["csv"].ratings, _nonempty(path)))
 
 
 def _checked_ratings(path: Path, df: pl.DataFrame) -> pl.DataFrame:
@@ -208,13 +208,7 @@ def read_ml100k_items(path: Path, genre_path: Path | None = None) -> pl.DataFram
     """
     genres = _ml100k_genres(genre_path) if genre_path is not None else list(ML100K_GENRES)
     flags = [Col(f"g{j}", "int", f"flag of genre {g!r}") for j, g in enumerate(genres)]
-    cols = [
-        _MOVIE, Col("title", "str", "title", required=False),
-        Col("release_date", "str", "release date", required=False),
-        Col("video_date", "str", "video release date", required=False),
-        Col("imdb_url", "str", "IMDb URL", required=False), *flags,
-    ]
-    df = read_separated(path, "|", cols, free_text=None)
+    df = _read(LAYOUTS["ml-100k"].movies, path, *flags)
     flag_names = [c.name for c in flags]
     bad = first_bad_line(df, ~pl.all_horizontal(pl.col(flag_names).is_in([0, 1])))
     if bad is not None:
@@ -224,7 +218,7 @@ def read_ml100k_items(path: Path, genre_path: Path | None = None) -> pl.DataFram
     genre_list = pl.concat_list(
         [pl.when(pl.col(f"g{j}") == 1).then(pl.lit(g)) for j, g in enumerate(genres)]
         if genres else [pl.lit(None, pl.String)]
-    ).list.drop_nulls().list.filter(~pl.element().is_in(list(NO_GENRE)))
+    ).list.drop_nulls().list.filter(~pl.element().is_in(list(NO_GENRE_NAMES)))
     return df.select(
         pl.col("item_id"),
         pl.col("title"),
@@ -237,16 +231,12 @@ def read_ml100k_items(path: Path, genre_path: Path | None = None) -> pl.DataFram
 
 def read_dat_movies(path: Path) -> pl.DataFrame:
     """ML-1M / ML-10M ``movies.dat`` (``id::title::genres``): ``item_id, title, year, genres``."""
-    cols = (_MOVIE, Col("title", "str", "title", required=False),
-            Col("genres", "str", "genres", required=False))
-    return _movies(read_separated(path, "::", cols, free_text=1), path)
+    return _movies(_read(LAYOUTS["dat"].movies, path, free_text=1), path)
 
 
 def read_csv_movies(path: Path) -> pl.DataFrame:
     """``movies.csv`` (``movieId,title,genres``): ``item_id, title, year, genres``."""
-    cols = (_MOVIE, Col("title", "str", "title", required=False),
-            Col("genres", "str", "genres", required=False))
-    return _movies(read_csv_table(path, ("movieId", "title", "genres"), cols), path)
+    return _movies(_read(LAYOUTS["csv"].movies, path), path)
 
 
 def _movies(df: pl.DataFrame, path: Path) -> pl.DataFrame:
@@ -254,18 +244,17 @@ def _movies(df: pl.DataFrame, path: Path) -> pl.DataFrame:
     genres = (
         pl.col("genres").fill_null("").str.split("|")
         .list.eval(pl.element().str.strip_chars())
-        .list.filter((pl.element() != "") & ~pl.element().is_in(list(NO_GENRE)))
+        .list.filter((pl.element() != "") & ~pl.element().is_in(list(NO_GENRE_NAMES)))
     )
     return df.select("item_id", "title", _year().cast(pl.Int32).alias("year"), genres)
 
 
 def _year() -> pl.Expr:
-    return pl.col("title").str.extract(YEAR_PATTERN, 1).cast(pl.Int32)
+    return title_year(pl.col("title"))
 
 
 def _ml100k_genres(path: Path) -> list[str]:
-    cols = (Col("genre", "str", "genre"), Col("index", "int", "genre index"))
-    df = read_separated(path, "|", cols).sort("index")
+    df = _read(LAYOUTS["ml-100k"].genre_list, path).sort("index")
     if df.get_column("index").to_list() != list(range(df.height)):
         raise DataFormatError(path, None, "genre indices are not 0, 1, 2, ... in order")
     return df.get_column("genre").to_list()
@@ -274,9 +263,7 @@ def _ml100k_genres(path: Path) -> list[str]:
 # ---------------------------------------------------------------------- users
 def read_ml100k_users(path: Path) -> pl.DataFrame:
     """``u.user`` (``id|age|gender|occupation|zip``): ``user_id, age, gender, occupation, zip``."""
-    cols = (_USER, Col("age", "int", "age"), Col("gender", "str", "gender"),
-            Col("occupation", "str", "occupation"), Col("zip", "str", "zip code", required=False))
-    df = read_separated(path, "|", cols)
+    df = _read(LAYOUTS["ml-100k"].users, path)
     _check_unique_ids(df, "user_id", "user", path)
     return df.select("user_id", pl.col("age").cast(pl.Int32), "gender", "occupation", "zip")
 
@@ -284,9 +271,7 @@ def read_ml100k_users(path: Path) -> pl.DataFrame:
 def read_dat_users(path: Path) -> pl.DataFrame:
     """ML-1M ``users.dat`` (``id::gender::age::occupation::zip``): ``user_id, age`` (age-group
     code), ``gender``, ``occupation`` (name), ``zip``, ``occupation_code``."""
-    cols = (_USER, Col("gender", "str", "gender"), Col("age", "int", "age"),
-            Col("occupation_code", "int", "occupation"), Col("zip", "str", "zip code", False))
-    df = read_separated(path, "::", cols)
+    df = _read(LAYOUTS["dat"].users, path)
     _check_unique_ids(df, "user_id", "user", path)
     code = pl.col("occupation_code")
     bad = first_bad_line(df, (code < 0) | (code >= len(ML1M_OCCUPATIONS)))
@@ -307,17 +292,12 @@ def read_dat_users(path: Path) -> pl.DataFrame:
 # ---------------------------------------------------------------------- tags, links, genome
 def read_dat_tags(path: Path) -> pl.DataFrame:
     """ML-10M ``tags.dat`` (``user::movie::tag::timestamp``): ``item_id, tags`` (list)."""
-    cols = (_USER, _MOVIE, Col("tag", "str", "tag", required=False),
-            Col("timestamp", "int", "timestamp"))
-    return tags_per_movie(read_separated(path, "::", cols, free_text=2))
+    return tags_per_movie(_read(LAYOUTS["dat"].tags, path, free_text=2))
 
 
 def read_csv_tags(path: Path) -> pl.DataFrame:
     """``tags.csv`` (``userId,movieId,tag,timestamp``): ``item_id, tags`` (list)."""
-    cols = (_USER, _MOVIE, Col("tag", "str", "tag", required=False),
-            Col("timestamp", "int", "timestamp"))
-    header = ("userId", "movieId", "tag", "timestamp")
-    return tags_per_movie(read_csv_table(path, header, cols))
+    return tags_per_movie(_read(LAYOUTS["csv"].tags, path))
 
 
 def tags_per_movie(tags: pl.DataFrame) -> pl.DataFrame:
@@ -335,9 +315,7 @@ def tags_per_movie(tags: pl.DataFrame) -> pl.DataFrame:
 
 def read_csv_links(path: Path) -> pl.DataFrame:
     """``links.csv`` (``movieId,imdbId,tmdbId``): ``item_id, imdb_id, tmdb_id`` (nullable)."""
-    cols = (_MOVIE, Col("imdb_id", "int", "IMDb id", required=False),
-            Col("tmdb_id", "int", "TMDB id", required=False))
-    df = read_csv_table(path, ("movieId", "imdbId", "tmdbId"), cols)
+    df = _read(LAYOUTS["csv"].links, path)
     _check_unique_ids(df, "item_id", "movie", path)
     return df.drop("line")
 
@@ -346,12 +324,10 @@ def read_genome(scores_path: Path, tags_path: Path) -> TagGenome:
     """The tag genome: ``genome-scores.csv`` (``movieId,tagId,relevance``) pivoted to a dense
     ``float32`` matrix over ascending movie ids x tags in ascending ``tagId`` order
     (``genome-tags.csv``). Pairs absent from the scores file have relevance 0."""
-    tags = read_csv_table(tags_path, ("tagId", "tag"),
-                          (Col("tag_id", "int", "tag id"), Col("tag", "str", "tag")))
+    tags = _read(LAYOUTS["csv"].genome_tags, tags_path, tag=Col("tag", "str", "tag"))
     _check_unique_ids(tags, "tag_id", "tag", tags_path)
     tags = tags.sort("tag_id")
-    cols = (_MOVIE, Col("tag_id", "int", "tag id"), Col("relevance", "float", "relevance"))
-    scores = read_csv_table(scores_path, ("movieId", "tagId", "relevance"), cols)
+    scores = _read(LAYOUTS["csv"].genome_scores, scores_path)
     tag_ids = tags.get_column("tag_id").to_numpy()
     score_tags = scores.get_column("tag_id").to_numpy()
     col = np.searchsorted(tag_ids, score_tags)

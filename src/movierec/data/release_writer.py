@@ -1,8 +1,8 @@
 """Write rating, movie and user tables as a MovieLens release folder, in the real file formats.
 
 Used for synthetic data (:mod:`movierec.data.synthetic`): the files look like GroupLens' own, so
-they exercise the same readers as a real download. Three layouts (see
-:data:`movierec.data.registry.Layout`):
+they exercise the same readers as a real download. Names, separators, encodings and column orders
+come from :mod:`movierec.data.formats`, the readers' definition. Three layouts:
 
 - ``csv`` (ML-20M / 25M / 32M / latest): ``ratings.csv``, ``movies.csv``, ``links.csv``,
   ``tags.csv``; UTF-8, quoted where needed, genres ``|``-joined with ``Children`` and
@@ -17,48 +17,30 @@ they exercise the same readers as a real download. Three layouts (see
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from movierec.data.formats import (
+    CSV_CHILDREN,
+    LAYOUTS,
+    ML1M_AGE_GROUPS,
+    ML100K_GENRES,
+    ML100K_OCCUPATIONS,
+    NO_GENRE,
+    FileFormat,
+    Layout,
+)
+
 if TYPE_CHECKING:
     from movierec.data.synthetic import SyntheticData
 
-GENRES = (
-    "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
-    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-    "War", "Western",
-)  # fmt: skip
-"""The genre vocabulary of ML-100K / ML-1M (the CSV releases spell ``Children's`` ``Children``)."""
-
-ML100K_GENRES = ("unknown", *GENRES)
-"""``u.genre`` order: the 19 flag columns of ``u.item``; ``unknown`` marks a movie with no genre."""
-
-NO_GENRE = "(no genres listed)"
-"""How the CSV releases and ML-10M's movies.dat write a movie without genres."""
-
-OCCUPATIONS = (
-    "administrator", "artist", "doctor", "educator", "engineer", "entertainment", "executive",
-    "healthcare", "homemaker", "lawyer", "librarian", "marketing", "none", "other", "programmer",
-    "retired", "salesman", "scientist", "student", "technician", "writer",
-)  # fmt: skip
-"""``u.occupation`` of ML-100K."""
-
-# ML-1M users.dat codes: the closest ML-1M occupation to each name above, and the age groups.
+# ML-1M users.dat codes: the closest ML-1M occupation to each ML-100K one.
 ML1M_OCCUPATION_CODE = dict(
-    zip(OCCUPATIONS, [3, 2, 6, 1, 17, 0, 7, 6, 9, 11, 1, 14, 19, 0, 12, 13, 14, 15, 4, 17, 20],
-        strict=True)
+    zip(ML100K_OCCUPATIONS,
+        [3, 2, 6, 1, 17, 0, 7, 6, 9, 11, 1, 14, 19, 0, 12, 13, 14, 15, 4, 17, 20], strict=True)
 )  # fmt: skip
-ML1M_AGE_GROUPS = (1, 18, 25, 35, 45, 50, 56)
-"""users.dat age codes: a code is the lowest age of its group (1 = under 18, 56 = 56+)."""
-
-Layout = Literal["csv", "dat", "ml-100k"]
-LAYOUT_FILES: dict[str, tuple[str, ...]] = {
-    "csv": ("ratings.csv", "movies.csv", "links.csv", "tags.csv"),
-    "dat": ("ratings.dat", "movies.dat", "users.dat"),
-    "ml-100k": ("u.data", "u.item", "u.user", "u.genre", "u.occupation", "u.info"),
-}
 
 
 def write_release(data: SyntheticData, folder: str | Path, layout: Layout = "csv") -> Path:
@@ -69,8 +51,8 @@ def write_release(data: SyntheticData, folder: str | Path, layout: Layout = "csv
     ``dat`` / ``ml-100k`` the tags and links, as the real releases do. A ``README.txt`` says the
     data is synthetic. Deterministic: the same data gives the same bytes.
     """
-    if layout not in LAYOUT_FILES:
-        raise ValueError(f"unknown layout {layout!r}; layouts: {', '.join(LAYOUT_FILES)}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     {"csv": _write_csv, "dat": _write_dat, "ml-100k": _write_100k}[layout](data, folder)
@@ -87,29 +69,22 @@ def _genre_text(children: str) -> pl.Expr:
     return pl.when(g.list.len() == 0).then(pl.lit(NO_GENRE)).otherwise(g.list.join("|"))
 
 
-def _write_csv(data: SyntheticData, folder: Path) -> None:
-    ids = {"user_id": "userId", "item_id": "movieId"}
-    data.ratings.sort("user_id", "item_id").rename(ids).write_csv(folder / "ratings.csv")
-    items = data.items.rename({"item_id": "movieId"})
-    items.select("movieId", "title", _genre_text("Children").alias("genres")).write_csv(
-        folder / "movies.csv"
-    )
-    items.select(
-        "movieId",
-        pl.col("imdb_id").cast(pl.String).str.zfill(7).alias("imdbId"),
-        pl.col("tmdb_id").alias("tmdbId"),
-    ).write_csv(folder / "links.csv")
-    data.tags.sort("user_id", "item_id", "timestamp").rename(ids).write_csv(folder / "tags.csv")
+def _write_csv_file(frame: pl.DataFrame, fmt: FileFormat | None, folder: Path) -> None:
+    """``frame`` (movierec's column names) as ``fmt``: its columns, header, quoting as needed."""
+    assert fmt is not None and fmt.header is not None
+    renamed = frame.select(fmt.columns).rename(dict(zip(fmt.columns, fmt.header, strict=True)))
+    renamed.write_csv(folder / fmt.name)
 
 
-def _write_lines(lines: pl.DataFrame, path: Path, encoding: str = "utf-8") -> None:
-    """One pre-joined string column, one line each, no quoting (``::`` files, u.item)."""
-    if encoding == "utf-8":
-        lines.write_csv(path, include_header=False, quote_style="never")
-    else:
-        path.write_bytes(
-            lines.write_csv(include_header=False, quote_style="never").encode(encoding)
-        )
+def _write_separated(frame: pl.DataFrame, fmt: FileFormat | None, folder: Path,
+                     extra: tuple[str, ...] = (), name: str | None = None) -> None:
+    """``frame`` as the header-less file ``fmt`` (then the ``extra`` columns): fields joined
+    with its separator, no quoting, in its encoding."""
+    assert fmt is not None
+    cols = [pl.col(c).cast(pl.String) for c in (*fmt.columns, *extra)]
+    text = frame.select(pl.concat_str(cols, separator=fmt.separator)).write_csv(
+        include_header=False, quote_style="never")
+    (folder / (name or fmt.name)).write_bytes(text.encode(fmt.encoding))
 
 
 def _stars_text() -> pl.Expr:
@@ -117,73 +92,71 @@ def _stars_text() -> pl.Expr:
     return pl.when(r % 1 == 0).then(r.cast(pl.Int32).cast(pl.String)).otherwise(r.cast(pl.String))
 
 
-def _write_dat(data: SyntheticData, folder: Path) -> None:
-    def joined(*cols: pl.Expr | str) -> pl.Expr:
-        return pl.concat_str([pl.col(c) if isinstance(c, str) else c for c in cols], separator="::")
+def _write_csv(data: SyntheticData, folder: Path) -> None:
+    files = LAYOUTS["csv"]
+    _write_csv_file(data.ratings.sort("user_id", "item_id"), files.ratings, folder)
+    items = data.items.with_columns(_genre_text(CSV_CHILDREN).alias("genres"))
+    _write_csv_file(items, files.movies, folder)
+    links = items.with_columns(pl.col("imdb_id").cast(pl.String).str.zfill(7))
+    _write_csv_file(links, files.links, folder)
+    _write_csv_file(data.tags.sort("user_id", "item_id", "timestamp"), files.tags, folder)
 
-    _write_lines(
-        data.ratings.select(joined("user_id", "item_id", _stars_text(), "timestamp")),
-        folder / "ratings.dat",
-    )
-    movies = data.items.select(joined("item_id", "title", _genre_text("Children's")))
-    _write_lines(movies, folder / "movies.dat", "latin-1")
+
+def _write_dat(data: SyntheticData, folder: Path) -> None:
+    files = LAYOUTS["dat"]
+    _write_separated(data.ratings.with_columns(_stars_text().alias("rating")), files.ratings,
+                     folder)
+    _write_separated(data.items.with_columns(_genre_text("Children's").alias("genres")),
+                     files.movies, folder)
     age = np.asarray(ML1M_AGE_GROUPS)[
         np.searchsorted(ML1M_AGE_GROUPS[1:], data.users["age"].to_numpy(), side="right")
     ]
     users = data.users.with_columns(
-        pl.Series("age_group", age),
-        pl.col("occupation").replace_strict(ML1M_OCCUPATION_CODE, return_dtype=pl.Int32),
+        pl.Series("age", age),
+        pl.col("occupation").replace_strict(ML1M_OCCUPATION_CODE, return_dtype=pl.Int32)
+        .alias("occupation_code"),
     )
-    _write_lines(
-        users.select(joined("user_id", "gender", "age_group", "occupation", "zip")),
-        folder / "users.dat",
-        "latin-1",
-    )
+    _write_separated(users, files.users, folder)
 
 
 def _write_100k(data: SyntheticData, folder: Path) -> None:
+    files = LAYOUTS["ml-100k"]
     ratings = data.ratings
     if (ratings["rating"] % 1 != 0).any():
         raise ValueError(
             "the ml-100k layout holds whole stars only; generate with half_stars=False"
         )
     ratings = ratings.with_columns(pl.col("rating").cast(pl.Int32))
-    tsv = {"separator": "\t", "include_header": False}
     rng = np.random.default_rng(data.seed)
-    ratings[rng.permutation(ratings.height)].write_csv(folder / "u.data", **tsv)
+    _write_separated(ratings[rng.permutation(ratings.height)], files.ratings, folder)
     fold = rng.permutation(ratings.height) % 5  # the canonical 5-fold split, disjoint tests
-    for k in range(5):
+    for k in range(5):  # laid out like u.data
         test = pl.Series(fold == k)
-        ratings.filter(~test).sort("user_id", "item_id").write_csv(folder / f"u{k + 1}.base", **tsv)
-        ratings.filter(test).sort("user_id", "item_id").write_csv(folder / f"u{k + 1}.test", **tsv)
+        for part, rows in ((f"u{k + 1}.base", ~test), (f"u{k + 1}.test", test)):
+            _write_separated(ratings.filter(rows).sort("user_id", "item_id"), files.ratings,
+                             folder, name=part)
 
     title, year = pl.col("title"), pl.col("year").cast(pl.String)
     flags = [
         (pl.col("genres").list.len() == 0) if g == "unknown" else pl.col("genres").list.contains(g)
         for g in ML100K_GENRES
     ]
-    item = data.items.select(
-        pl.concat_str(
-            [
-                pl.col("item_id"),
-                title,
-                pl.when(year.is_null()).then(pl.lit("")).otherwise(pl.lit("01-Jan-") + year),
-                pl.lit(""),
-                pl.lit("http://us.imdb.com/M/title-exact?") + title.str.replace_all(" ", "%20"),
-                *[f.cast(pl.Int8).cast(pl.String) for f in flags],
-            ],
-            separator="|",
-        )
+    items = data.items.select(
+        "item_id", "title",
+        pl.when(year.is_null()).then(pl.lit("")).otherwise(pl.lit("01-Jan-") + year)
+        .alias("release_date"),
+        pl.lit("").alias("video_date"),
+        (pl.lit("http://us.imdb.com/M/title-exact?") + title.str.replace_all(" ", "%20"))
+        .alias("imdb_url"),
+        *[f.cast(pl.Int8).alias(g) for f, g in zip(flags, ML100K_GENRES, strict=True)],
     )
-    _write_lines(item, folder / "u.item", "latin-1")
-    user = data.users.select(
-        pl.concat_str(["user_id", "age", "gender", "occupation", "zip"], separator="|")
-    )
-    _write_lines(user, folder / "u.user", "latin-1")
-    (folder / "u.genre").write_text(
-        "".join(f"{g}|{i}\n" for i, g in enumerate(ML100K_GENRES)) + "\n"
-    )
-    (folder / "u.occupation").write_text("".join(f"{o}\n" for o in OCCUPATIONS))
+    _write_separated(items, files.movies, folder, extra=ML100K_GENRES)
+    _write_separated(data.users, files.users, folder)
+    genre_list = pl.DataFrame({"genre": ML100K_GENRES, "index": range(len(ML100K_GENRES))})
+    _write_separated(genre_list, files.genre_list, folder)
+    with open(folder / "u.genre", "a", encoding="latin-1") as f:
+        f.write("\n")  # the real u.genre ends with a blank line
+    (folder / "u.occupation").write_text("".join(f"{o}\n" for o in ML100K_OCCUPATIONS))
     (folder / "u.info").write_text(
         f"{data.users.height} users\n{data.items.height} items\n{ratings.height} ratings\n"
     )

@@ -5,7 +5,10 @@ maps and tables are shared, so a ``user_idx`` / ``item_idx`` means the same in t
 and test. Every random split takes a seed; the same seed gives the same split.
 
 * :func:`leave_one_out`: EVALUATION.md P1/P2 (each user's last interaction is the test item).
-* :func:`with_validation`: carves a validation set out of train, never out of test.
+* :func:`carve_validation` / :func:`with_validation`: a validation set carved out of train
+  (never out of test); every model and command that validates carves it here.
+* :func:`prepare_split` / :func:`train_part`: the P1/P2 split of a dataset (the fixed files when
+  present) and the train part commands learn from.
 * :func:`random_holdout`, :func:`temporal_split`, :func:`k_fold`: other protocols.
 * :func:`load_fixed_loo` / :func:`write_loo_files`: the fixed ``loo_*.tsv`` evaluation files.
 * :func:`ml100k_canonical`: ML-100K's published ``u1..u5`` / ``ua`` / ``ub`` folds (P3).
@@ -100,6 +103,47 @@ def leave_one_out(ds: Dataset) -> Split:
     return _split(ds, test, f"{ds.name}/loo")
 
 
+def carve_validation(
+    train: Dataset,
+    method: Literal["last", "random"] = "last",
+    fraction: float = 0.1,
+    seed: int = 0,
+    *,
+    min_history: int = 2,
+    keep_every_user: bool = True,
+    names: tuple[str, str] | None = None,
+) -> tuple[Dataset, Dataset]:
+    """``train`` cut in two, ``(rest, validation)``: the one place validation data is carved.
+
+    Both parts keep ``train``'s id maps and canonical order, so an index means the same in both.
+
+    * ``"last"``: each user's last interaction by (timestamp, item id) goes to validation when
+      the user has at least ``min_history`` ratings (the others keep all of theirs). Under
+      leave-one-out this is the second-to-last interaction overall.
+    * ``"random"``: ``max(1, round(fraction * n_ratings))`` ratings drawn uniformly with
+      ``seed``; with ``keep_every_user``, a user who would lose every rating keeps the last one.
+
+    ``names`` names the two parts (default ``<train>/fit`` and ``<train>/valid``).
+    """
+    ds = _canonical(train)
+    u = ds.user_idx
+    if method == "last":
+        valid = _last_of_run(u) & (ds.user_counts[u] >= min_history)
+    elif method == "random":
+        _check_fraction(fraction, "fraction")
+        rng = np.random.default_rng(seed)
+        valid = np.zeros(ds.n_ratings, dtype=bool)
+        n_valid = max(1, round(fraction * ds.n_ratings)) if ds.n_ratings else 0
+        valid[rng.choice(ds.n_ratings, n_valid, replace=False)] = True
+        if keep_every_user:
+            emptied = np.bincount(u[valid], minlength=ds.n_users) == ds.user_counts
+            valid[_last_of_run(u) & emptied[u]] = False
+    else:
+        raise ValueError(f"method must be 'last' or 'random', got {method!r}")
+    rest_name, valid_name = names or (f"{train.name}/fit", f"{train.name}/valid")
+    return ds.subset(~valid, rest_name), ds.subset(valid, valid_name)
+
+
 def with_validation(
     split: Split,
     method: Literal["last", "random"] = "last",
@@ -107,37 +151,17 @@ def with_validation(
     seed: int = 0,
     n_negatives: int | None = None,
 ) -> Split:
-    """The same split with a validation set carved out of TRAIN; test and its negatives are
-    untouched.
-
-    * ``"last"``: each user's last train interaction by (timestamp, item id), i.e. the
-      second-to-last overall under leave-one-out; users with a single train rating keep it.
-    * ``"random"``: ``round(fraction * train.n_ratings)`` train ratings drawn uniformly with
-      ``seed``, minus one rating given back to any user who would otherwise lose all of train.
+    """The same split with a validation set carved out of TRAIN (:func:`carve_validation`, every
+    user keeping at least one train rating); test and its negatives are untouched.
 
     With ``n_negatives``, also draws ``valid_negatives`` (:func:`sample_negatives` with ``seed``),
     excluding every item the user has in train, validation or test.
     """
     if split.valid is not None:
         raise MovierecError(f"{split.name} already has a validation set")
-    train = _canonical(split.train)
-    u = train.user_idx
-    if method == "last":
-        valid = _last_of_run(u) & (train.user_counts[u] >= 2)
-    elif method == "random":
-        _check_fraction(fraction, "fraction")
-        rng = np.random.default_rng(seed)
-        valid = np.zeros(train.n_ratings, dtype=bool)
-        valid[rng.choice(train.n_ratings, round(fraction * train.n_ratings), replace=False)] = True
-        emptied = np.bincount(u[valid], minlength=train.n_users) == train.user_counts
-        valid[_last_of_run(u) & emptied[u]] = False
-    else:
-        raise ValueError(f"method must be 'last' or 'random', got {method!r}")
-    out = replace(
-        split,
-        train=train.subset(~valid, split.train.name),
-        valid=train.subset(valid, f"{split.name}/valid"),
-    )
+    train, valid = carve_validation(split.train, method, fraction, seed,
+                                    names=(split.train.name, f"{split.name}/valid"))
+    out = replace(split, train=train, valid=valid)
     if n_negatives:
         negs = sample_negatives(out.all_ratings(), out.valid, n_negatives, seed)
         out = replace(out, valid_negatives=negs)
@@ -293,3 +317,35 @@ def generate_loo(full: Dataset, n_negatives: int = 99, seed: int = EVAL_SEED) ->
     """Leave-one-out with sampled negatives: what the fixed files hold, for any dataset/seed."""
     split = leave_one_out(full)
     return replace(split, negatives=sample_negatives(full, split.test, n_negatives, seed))
+
+
+TRAIN_PARTS = ("fixed", "generate", "none")
+"""What :func:`train_part` can learn from (see there)."""
+
+
+def prepare_split(
+    full: Dataset,
+    data_dir: str | Path | None,
+    mode: str = "fixed",
+    negatives_seed: int = EVAL_SEED,
+) -> Split:
+    """The P1/P2 leave-one-out split of ``full``, with its 99 test negatives.
+
+    ``mode="fixed"`` uses ``<data_dir>/eval/<name>/loo_*.tsv`` when they exist, so every
+    implementation scores exactly the same candidates; otherwise (or with ``"generate"``) the
+    split and negatives are built here with ``negatives_seed``.
+    """
+    if mode == "fixed" and data_dir is not None:
+        fixed = Path(data_dir) / "eval" / full.name
+        if (fixed / "loo_negatives.tsv").exists():
+            return load_fixed_loo(full, fixed)
+    return generate_loo(full, n_negatives=99, seed=negatives_seed)
+
+
+def train_part(full: Dataset, data_dir: str | Path | None, split: str = "fixed") -> Dataset:
+    """The ratings a model (or a table of users' tastes) may learn from: the train part of
+    :func:`prepare_split` (``"fixed"`` / ``"generate"``; the test items never enter it), or every
+    rating (``"none"``)."""
+    if split not in TRAIN_PARTS:
+        raise MovierecError(f"split must be one of {', '.join(TRAIN_PARTS)}, got {split!r}")
+    return full if split == "none" else prepare_split(full, data_dir, split).train

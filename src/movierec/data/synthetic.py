@@ -22,7 +22,8 @@ import numpy as np
 import polars as pl
 
 from movierec.data.dataset import Dataset
-from movierec.data.release_writer import GENRES, OCCUPATIONS, write_release
+from movierec.data.formats import GENRES, ML100K_OCCUPATIONS
+from movierec.data.release_writer import write_release
 
 __all__ = ["GENRES", "PRESETS", "Shape", "SyntheticData", "generate", "write_release"]
 
@@ -419,13 +420,13 @@ def _users(rng, user_f: np.ndarray) -> pl.DataFrame:
     proj = user_f @ (d / np.linalg.norm(d, axis=0)) * np.sqrt(rank)  # ~N(0, 1) columns
     age = np.clip(np.round(32 + 8 * proj[:, 0] + 6 * rng.standard_normal(n)), 7, 73)
     male = rng.random(n) < 1 / (1 + np.exp(-(0.9 + 1.2 * proj[:, 1])))
-    job = rng.choice(len(OCCUPATIONS), n, p=_OCCUPATION_SHARE / _OCCUPATION_SHARE.sum())
+    job = rng.choice(len(ML100K_OCCUPATIONS), n, p=_OCCUPATION_SHARE / _OCCUPATION_SHARE.sum())
     return pl.DataFrame(
         {
             "user_id": np.arange(1, n + 1, dtype=np.int64),
             "age": age.astype(np.int32),
             "gender": np.where(male, "M", "F"),
-            "occupation": np.array(OCCUPATIONS)[job],
+            "occupation": np.array(ML100K_OCCUPATIONS)[job],
             "zip": pl.Series(rng.integers(0, 100_000, n)).cast(pl.String).str.zfill(5),
         }
     )

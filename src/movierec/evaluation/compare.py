@@ -25,7 +25,7 @@ import numpy as np
 
 from movierec.config import CompareConfig, ModelSpec, ValidationSpec
 from movierec.data.dataset import Dataset
-from movierec.data.splits import Split
+from movierec.data.splits import Split, prepare_split, with_validation
 from movierec.errors import MovierecError
 from movierec.machine import machine_info
 from movierec.models.base import Recommender, create, get_class, param_names
@@ -73,36 +73,6 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "machine": self.machine,
                 "results": [asdict(r) for r in self.results]}
-
-
-# ---------------------------------------------------------------------- splits
-def prepare_split(
-    full: Dataset,
-    data_dir: str | Path | None,
-    mode: str = "fixed",
-    negatives_seed: int = 20261125,
-) -> Split:
-    """The P1/P2 leave-one-out split of ``full``, with its 99 test negatives.
-
-    ``mode="fixed"`` uses ``<data_dir>/eval/<name>/loo_*.tsv`` when they exist, so every
-    implementation scores exactly the same candidates; otherwise (or with ``"generate"``) the
-    split and negatives are built here with ``negatives_seed``.
-    """
-    from movierec.data.splits import generate_loo, load_fixed_loo
-
-    if mode == "fixed" and data_dir is not None:
-        fixed = Path(data_dir) / "eval" / full.name
-        if (fixed / "loo_negatives.tsv").exists():
-            return load_fixed_loo(full, fixed)
-    return generate_loo(full, n_negatives=99, seed=negatives_seed)
-
-
-def carve_validation(split: Split, spec: ValidationSpec) -> Split:
-    """``split`` with a validation part (and its sampled negatives) carved out of train."""
-    from movierec.data.splits import with_validation
-
-    return with_validation(split, method=spec.method, fraction=spec.fraction, seed=spec.seed,
-                           n_negatives=spec.n_negatives)
 
 
 # ---------------------------------------------------------------------- models
@@ -195,7 +165,8 @@ def run_model(
     options: FitOptions | None = None,
 ) -> list[RunResult]:
     """Select, refit per seed, evaluate: one RunResult per protocol."""
-    with_valid = carve_validation(split, validation)
+    with_valid = with_validation(split, validation.method, validation.fraction, validation.seed,
+                                 validation.n_negatives)
     params, tried = select_on_validation(spec, with_valid, validation.metric, seeds[0], progress,
                                          options)
     run_seeds = seeds if takes_seed(model_class(spec.name)) else seeds[:1]

@@ -56,7 +56,7 @@ def load_split(
 ) -> tuple[Dataset, Split]:
     """The full dataset and its leave-one-out split (optionally with another negatives file)."""
     from movierec.data.loading import load_dataset
-    from movierec.evaluation.compare import prepare_split
+    from movierec.data.splits import prepare_split
 
     full = load_dataset(dataset, data_dir)
     split = prepare_split(full, data_dir, split_mode)
@@ -157,12 +157,12 @@ def _evaluate_p3(spec: ModelSpec, options: FitOptions, dataset: str,
 def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tuple[Path, float]:
     """Train ``cfg.model`` and save it; returns the artifact folder and the fit time."""
     from movierec.data.loading import load_dataset
-    from movierec.evaluation.compare import build, prepare_split
+    from movierec.data.splits import train_part
+    from movierec.evaluation.compare import build
     from movierec.models.artifacts import save
 
     data_dir = data_dir or cfg.data_dir
-    full = load_dataset(cfg.dataset, data_dir)
-    train = full if cfg.split == "none" else prepare_split(full, data_dir, cfg.split).train
+    train = train_part(load_dataset(cfg.dataset, data_dir), data_dir, cfg.split)
     model = build(cfg.model, dict(cfg.model.params), cfg.seed)
     t0 = time.perf_counter()
     model.fit(train, options=cfg.run)

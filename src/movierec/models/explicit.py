@@ -32,37 +32,26 @@ import numpy as np
 import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
+from movierec.data.splits import carve_validation
 from movierec.errors import ModelError
+from movierec.evaluation.metrics import rmse
 from movierec.models.base import Recommender, register
 from movierec.options import FitOptions
 from movierec.training.curves import save_curve
 from movierec.training.history import EarlyStopping, TrainingHistory
 
-__all__ = ["Biases", "GlobalMean", "MFALS", "RatingModel", "SVDSGD", "holdout", "rmse"]
+__all__ = ["Biases", "GlobalMean", "MFALS", "RatingModel", "SVDSGD", "holdout"]
 
 PAIRS_PER_BLOCK = 1 << 20
 """Most (user, item) pairs one raw-prediction call handles at once."""
 
 
-def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Root mean squared error of two equally long arrays."""
-    d = np.asarray(pred, np.float64) - np.asarray(truth, np.float64)
-    return float(np.sqrt(np.mean(d * d))) if d.size else float("nan")
-
-
 def holdout(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """A seeded random slice of ``train``'s ratings: ``(rest, validation)``.
-
-    ``round(fraction * n_ratings)`` ratings (at least 1) go to validation; both parts keep the
-    train id maps, so indices mean the same.
-    """
+    """``(rest, validation)``: a seeded random slice of ``train``'s ratings (at least one), users
+    not protected (:func:`movierec.data.splits.carve_validation`, ``"random"``)."""
     if not 0.0 < fraction < 1.0:
         raise ModelError(f"valid_fraction must be between 0 and 1 (exclusive), got {fraction}")
-    n = train.n_ratings
-    n_valid = max(1, round(fraction * n))
-    mask = np.zeros(n, dtype=bool)
-    mask[np.random.default_rng(seed).choice(n, n_valid, replace=False)] = True
-    return train.subset(~mask, f"{train.name}/fit"), train.subset(mask, f"{train.name}/valid")
+    return carve_validation(train, "random", fraction, seed, keep_every_user=False)
 
 
 class RatingModel(Recommender):
@@ -119,7 +108,9 @@ class RatingModel(Recommender):
         return self._clip(self._raw_blocks(uu, ii)).reshape(len(u), n)
 
     def _rmse_on(self, data: Dataset) -> float:
-        return rmse(self._clip(self._raw_blocks(data.user_idx, data.item_idx)), data.rating)
+        """RMSE of the clipped predictions on ``data``; NaN when a prediction is NaN (diverged)."""
+        pred = self._clip(self._raw_blocks(data.user_idx, data.item_idx))
+        return float("nan") if np.isnan(pred).any() else rmse(data.rating, pred)
 
 
 class IterativeRatingModel(RatingModel):

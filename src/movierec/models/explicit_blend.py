@@ -19,8 +19,9 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
+from movierec.evaluation.metrics import rmse
 from movierec.models.base import create, get_class, param_names, register
-from movierec.models.explicit import RatingModel, holdout, rmse
+from movierec.models.explicit import RatingModel, holdout
 from movierec.options import FitOptions
 from movierec.training.history import selected_epochs
 
@@ -121,12 +122,12 @@ class Blend(RatingModel):
             preds.append(m.predict(held.user_idx, held.item_idx))
             epochs.append(selected_epochs(m.training_history()))
         x = np.column_stack(preds).astype(np.float64)
-        self.member_valid_rmse_ = [rmse(p, held.rating) for p in preds]
+        self.member_valid_rmse_ = [rmse(held.rating, p) for p in preds]
         mean = x.mean(axis=0)
         xc, y = x - mean, held.rating.astype(np.float64)
         w = np.linalg.solve(xc.T @ xc + self.ridge * np.eye(x.shape[1]), xc.T @ (y - y.mean()))
         self.blend_weights_ = np.r_[y.mean() - mean @ w, w].astype(np.float64)
-        self.valid_rmse_ = rmse(self._clip(x @ w + self.blend_weights_[0]), held.rating)
+        self.valid_rmse_ = rmse(held.rating, self._clip(x @ w + self.blend_weights_[0]))
         self.member_epochs_ = np.asarray(epochs, np.int64)
         self._members = []
         for j in range(len(specs)):

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from movierec.data.dataset import Dataset
+from movierec.data.titles import strip_title_year
 from movierec.errors import MovierecError
 from movierec.files import write_atomically
 from movierec.models.artifacts import dataset_name_of
@@ -55,7 +56,7 @@ def catalogue_of(dataset: Dataset) -> pl.DataFrame:
 def display_titles(titles: pl.Series) -> pl.Series:
     """MovieLens titles as people write them: the trailing ``(1995)`` dropped and a trailing
     article moved to the front (``"Usual Suspects, The (1995)"`` -> ``"The Usual Suspects"``)."""
-    no_year = titles.fill_null("").str.replace(r"\s*\(\d{4}(?:[-–]\d{0,4})?\)\s*$", "")
+    no_year = strip_title_year(titles.fill_null(""))
     moved = no_year.str.replace(rf"^(.+?), ({_ARTICLES})((?: \(.*\))?)$", "$2 $1$3")
     # "L'" takes no space after it ("L'Avventura")
     return moved.str.replace(r"^L' ", "L'").str.strip_chars()

@@ -9,6 +9,7 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.data.labels import NegativeSampler
+from movierec.data.splits import carve_validation
 
 
 @dataclass
@@ -68,11 +69,7 @@ class ValidationSet:
 
 
 def holdout_last(train: Dataset, min_history: int = 2) -> tuple[Dataset, Dataset]:
-    """Split ``train`` into (rest, validation): each user's last interaction (by time, then item
-    id: the Dataset order) becomes validation when the user has at least ``min_history``."""
-    counts = train.user_counts
-    last = np.cumsum(counts) - 1
-    last = last[counts >= min_history]
-    mask = np.zeros(train.n_ratings, dtype=bool)
-    mask[last] = True
-    return train.subset(~mask, name=f"{train.name}-fit"), train.subset(mask, name="holdout")
+    """``(rest, validation)``: each user's last interaction (by time, then item id) becomes
+    validation when the user has at least ``min_history`` ratings
+    (:func:`movierec.data.splits.carve_validation`, ``"last"``)."""
+    return carve_validation(train, "last", min_history=min_history)
