@@ -14,14 +14,25 @@ MovieId = Annotated[int, Field(ge=1, le=MAX_ID, description="MovieLens movie id.
 K = Annotated[int, Field(ge=1, le=MAX_K, description="How many movies to return (1-100).")]
 
 
+class ModelInfo(BaseModel):
+    name: str = Field(description="The name requests use (`?model=NAME`).")
+    model: str = Field(description="Registered name of the model class (`ials`, `neumf`...).")
+    dataset: str
+    n_users: int
+    n_items: int = Field(description="Movies in the model's id map.")
+    n_servable: int = Field(description="Movies with training interactions (the candidates).")
+    default: bool = Field(description="Answers requests that name no model.")
+
+
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
-    model: str = Field(description="Registered name of the served model.")
-    artifact: str
+    model: str = Field(description="Registered name of the default model.")
+    artifact: str = Field(description="Name of the default artifact.")
     dataset: str
     n_users: int
     n_items: int
     posters: str = Field(description="`tmdb` when TMDB posters are configured, else `svg`.")
+    models: list[ModelInfo] = Field(description="Every served artifact.")
 
 
 class Movie(BaseModel):
@@ -55,6 +66,7 @@ class SimilarMovie(BaseModel):
 
 
 class SimilarMovies(BaseModel):
+    model: str = Field(description="The served artifact that answered.")
     movie: Movie
     similar: list[SimilarMovie]
 
@@ -64,11 +76,18 @@ class Recommendation(BaseModel):
     score: float = Field(description="Model score; only the order matters.")
     reason: str = Field(examples=["because you liked The Matrix"])
     because_id: int | None = Field(
-        description="The picked (or watched) movie this one is most similar to.")
+        description="The picked (or watched) movie this one is most similar to in the "
+        "model's item space; null for popular movies.")
 
 
 class Recommendations(BaseModel):
     user_id: int | None = Field(None, description="The known user, or null for picks.")
+    model: str = Field(description="The served artifact that answered.")
+    ignored: list[int] = Field(description="Picks the model knows nothing about (no ratings "
+                               "in its training data): left out of the answer and of the "
+                               "reasons.")
+    popular: bool = Field(description="True when no liked pick was usable: the "
+                          "recommendations are popular movies.")
     recommendations: list[Recommendation]
 
 
@@ -77,6 +96,7 @@ class PicksRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # `true` is not movie 1, `"5"` and `5.0` are not 5
         json_schema_extra={"examples": [{"liked": [1, 260, 296, 318, 356], "k": 10}]},
     )
 
@@ -93,3 +113,19 @@ class PicksRequest(BaseModel):
 
 class ErrorMessage(BaseModel):
     detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where: `body`/`query`/`path`, then the field "
+                                 "(long names cut to 40 characters).")
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    """Every 422 answer: the input is never echoed back."""
+
+    detail: str = Field(description="One line: where and what.",
+                        examples=["body.k: Input should be less than or equal to 100"])
+    errors: list[FieldError] = Field(description="Each problem (at most 10); empty for a "
+                                     "request that is well-formed but cannot be answered.")

@@ -1,0 +1,191 @@
+"""HTTP plumbing in front of the routes: body limit, HEAD, error bodies, fast JSON, answer cache.
+
+- :class:`Guard` (outermost ASGI layer): a request body over :data:`MAX_BODY` bytes is answered
+  413 before anything parses it (from ``Content-Length`` at once, else while it streams in);
+  ``HEAD`` is answered as ``GET`` without the body on every route.
+- :func:`validation_problem`: the one 422 body (``detail``: one line; ``errors``: where and
+  what, never the input itself), the same for FastAPI's validation and the store's
+  :class:`~movierec.serving.store.BadRequest`, and documented as :class:`ValidationProblem`.
+- :class:`JSONBytes`: orjson rendering of payloads built in the response models' shape (movie
+  parts are pre-serialised :class:`orjson.Fragment`), with no second pydantic pass.
+- :class:`UserRecommendationsCache`: repeated ``GET /users/{id}/recommendations`` answered from
+  bytes the app produced before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+
+import orjson
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+MAX_BODY = 64 * 1024
+"""Bytes a request body may have: 500 picks of 10-digit ids take about 6 KiB."""
+MAX_ERRORS = 10
+MAX_LOC_PART = 40
+MAX_DETAIL = 300
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class JSONBytes(Response):
+    """A JSON answer rendered by orjson (bytes are sent as they are)."""
+
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return content if isinstance(content, bytes) else dumps(content)
+
+
+def dumps(payload) -> bytes:
+    return orjson.dumps(payload)
+
+
+def _short(part) -> str | int:
+    if isinstance(part, int):
+        return part
+    text = str(part)
+    return text if len(text) <= MAX_LOC_PART else text[:MAX_LOC_PART] + "…"
+
+
+def validation_problem(exc: RequestValidationError | Exception) -> dict:
+    """The 422 body for ``exc``: ``{"detail": one line, "errors": [{loc, msg, type}]}``.
+
+    No part of the input is echoed except the first characters of each location (a field name
+    a client sent), so a huge or hostile body never comes back.
+    """
+    if not isinstance(exc, RequestValidationError):
+        return {"detail": str(exc)[:MAX_DETAIL], "errors": []}
+    errors = [{"loc": [_short(p) for p in e.get("loc", ())][:8],
+               "msg": str(e.get("msg", ""))[:200], "type": str(e.get("type", ""))[:50]}
+              for e in list(exc.errors())[:MAX_ERRORS]]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    more = len(exc.errors()) - 1
+    detail = f"{where}: {first['msg']}" + (f" (and {more} more)" if more > 0 else "")
+    return {"detail": detail[:MAX_DETAIL], "errors": errors}
+
+
+async def _send_json(send, status: int, payload: dict, headers=()) -> None:
+    body = dumps(payload)
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """Outermost ASGI layer: body limit (413) and HEAD answered as GET without a body."""
+
+    def __init__(self, app, max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method == "HEAD":
+            await self.app({**scope, "method": "GET"}, receive, _without_body(send))
+            return
+        if method not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        too_big = {"detail": f"request body over {self.max_body:,} bytes"}
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_body:
+                    await _send_json(send, 413, too_big, [(b"connection", b"close")])
+                    return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _send_json(send, 413, too_big, [(b"connection", b"close")])
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+
+def _replay(body: bytes, receive):
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return replay
+
+
+def _without_body(send):
+    async def send_head(message):
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+    return send_head
+
+
+_USER_RECS_PATH = re.compile(r"/users/(\d{1,10})/recommendations")
+_QUERY_PART = re.compile(rb"(k)=(\d{1,3})|(model)=([A-Za-z0-9_.-]{1,64})")
+
+
+def user_cache_key(user_id: int, k: int, model: str | None) -> tuple[str, int, int]:
+    return (model or "", user_id, k)
+
+
+class UserRecommendationsCache:
+    """ASGI layer that answers a repeated ``GET /users/{id}/recommendations[?k=N][&model=M]``
+    straight from the bytes cache, without routing or validation: an entry exists only for a
+    request the app itself validated and answered before, and models never change while
+    serving. Everything else goes to the app. ``cache`` is None when the cache is off."""
+
+    def __init__(self, app, cache: OrderedDict | None) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.cache is not None and scope["type"] == "http" and scope["method"] == "GET":
+            path = _USER_RECS_PATH.fullmatch(scope["path"])
+            key = _cache_key(int(path[1]), scope["query_string"]) if path else None
+            body = self.cache.get(key) if key else None
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _cache_key(user_id: int, query: bytes) -> tuple[str, int, int] | None:
+    found: dict[bytes, bytes] = {}
+    for part in query.split(b"&") if query else ():
+        m = _QUERY_PART.fullmatch(part)
+        if m is None:
+            return None
+        name, value = (m[1], m[2]) if m[1] else (m[3], m[4])
+        if name in found:
+            return None
+        found[name] = value
+    model = found.get(b"model")
+    return user_cache_key(user_id, int(found.get(b"k", b"10")),
+                          model.decode() if model else None)
+
+
+def remember(cache: OrderedDict | None, key, body: bytes, size: int) -> None:
+    """Keep ``body`` under ``key``, dropping the oldest entry past ``size`` entries."""
+    if cache is None:
+        return
+    cache[key] = body
+    if len(cache) > size:
+        cache.popitem(last=False)
