@@ -30,6 +30,7 @@ from movierec.serving.http import (
     MAX_BODY,
     Guard,
     JSONBytes,
+    StrictJSONRoute,
     UserRecommendationsCache,
     dumps,
     remember,
@@ -39,6 +40,7 @@ from movierec.serving.http import (
 from movierec.serving.posters import TmdbPosters, genre_colour, poster_svg
 from movierec.serving.served import ServedModels
 from movierec.serving.store import BadRequest, NotFound, Recommendation, Store
+from movierec.serving.threads import compute_threads
 
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -66,6 +68,7 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
         "similar movies, recommendations for known users and, from a few picks, for anyone. "
         f"Request bodies over {MAX_BODY // 1024} KiB are answered 413.",
     )
+    app.router.route_class = StrictJSONRoute
     app.state.served = served
     app.state.store = served.get(None)
     add_offline_docs(app)
@@ -97,15 +100,15 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
     infos = [_model_info(name, store, name == served.default)
              for name, store in served.stores.items()]
     default = served.get(None)
-    health_body = dumps({
+    health_fields = {
         "status": "ok", "model": default.model.name, "artifact": served.default,
         "dataset": _dataset(default), "n_users": len(default.user_ids),
         "n_items": len(default.item_ids), "posters": "tmdb" if posters is not None else "svg",
-        "models": infos})
+        "models": infos}
 
     @app.get("/health", response_model=schemas.Health, tags=["service"])
     async def health() -> Response:
-        return JSONBytes(health_body)
+        return JSONBytes({**health_fields, "compute_threads": compute_threads()})
 
     @app.get("/models", response_model=list[schemas.ModelInfo], tags=["service"])
     async def models() -> Response:

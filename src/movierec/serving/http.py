@@ -6,6 +6,9 @@
 - :func:`validation_problem`: the one 422 body (``detail``: one line; ``errors``: where and
   what, never the input itself), the same for FastAPI's validation and the store's
   :class:`~movierec.serving.store.BadRequest`, and documented as :class:`ValidationProblem`.
+- :class:`StrictJSONRoute`: request bodies parsed by orjson, which refuses ``NaN`` and
+  ``Infinity``, turns ``1e400`` and 5,000-digit integers into errors or floats (the strict
+  models refuse those) instead of the standard library's 500 or 400.
 - :class:`JSONBytes`: orjson rendering of payloads built in the response models' shape (movie
   parts are pre-serialised :class:`orjson.Fragment`), with no second pydantic pass.
 - :class:`UserRecommendationsCache`: repeated ``GET /users/{id}/recommendations`` answered from
@@ -18,8 +21,10 @@ import re
 from collections import OrderedDict
 
 import orjson
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 MAX_BODY = 64 * 1024
 """Bytes a request body may have: 500 picks of 10-digit ids take about 6 KiB."""
@@ -40,6 +45,24 @@ class JSONBytes(Response):
 
 def dumps(payload) -> bytes:
     return orjson.dumps(payload)
+
+
+class _OrjsonRequest(Request):
+    async def json(self):
+        if not hasattr(self, "_json"):
+            self._json = orjson.loads(await self.body())  # JSONDecodeError: FastAPI's 422
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """An APIRoute whose JSON bodies are parsed by orjson (see the module docstring)."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def route(request: Request):
+            return await handler(_OrjsonRequest(request.scope, request.receive))
+        return route
 
 
 def _short(part) -> str | int:

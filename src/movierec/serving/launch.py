@@ -176,8 +176,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRINUSE:
-            raise MovierecError(f"port {port} on {host} is already in use (another server?): "
-                                "stop it or pass --port N") from None
+            raise MovierecError(f"port {port} on {host} is in use: stop the other server or use "
+                                "--port N") from None
         raise MovierecError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     sock.listen(2048)
     sock.set_inheritable(True)

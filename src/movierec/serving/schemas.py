@@ -33,6 +33,9 @@ class Health(BaseModel):
     n_items: int
     posters: str = Field(description="`tmdb` when TMDB posters are configured, else `svg`.")
     models: list[ModelInfo] = Field(description="Every served artifact.")
+    compute_threads: dict[str, int] = Field(description="Threads of each loaded compute "
+                                            "library in this process (`blas`, `openmp`, "
+                                            "`torch`): 1 unless `--compute-threads` says more.")
 
 
 class Movie(BaseModel):

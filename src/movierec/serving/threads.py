@@ -52,3 +52,20 @@ def limit_compute_threads(threads: int = 1) -> dict[str, object]:
             pass
         done["torch"] = torch.get_num_threads()
     return done
+
+
+def compute_threads() -> dict[str, int]:
+    """Threads each loaded compute library would use now: ``{"blas": n, "openmp": n,
+    "torch": n}`` (a library that is not loaded is left out)."""
+    out: dict[str, int] = {}
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover
+        threadpool_info = list
+    for pool in threadpool_info():
+        api = str(pool.get("user_api"))
+        out[api] = max(out.get(api, 0), int(pool.get("num_threads", 0)))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch"] = int(torch.get_num_threads())
+    return out
