@@ -62,7 +62,7 @@ def test_errors_never_echo_the_input(client, body):
     response = client.post("/recommendations", content=body.encode(), headers=JSON)
     assert response.status_code == 422
     assert len(response.content) < 2_000
-    assert not re.search(r"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA|B{50}|C{50}|9{50}|D{50}",
+    assert not re.search(r"A{50}|B{50}|C{50}|9{50}|D{50}",
                          response.text)
     ValidationProblem.model_validate(response.json())
 
