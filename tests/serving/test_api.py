@@ -323,3 +323,28 @@ def test_known_user_cache_can_be_off(store):
     while not hasattr(cache_layer, "cache"):
         cache_layer = cache_layer.app
     assert cache_layer.cache is None
+
+
+@pytest.mark.parametrize("fast_cache", [0, 100])
+def test_fast_path_answers_as_the_route_does(store, fast_cache):
+    """Valid picks and known-user requests skip FastAPI's routing (serving/fastpath.py); the
+    route, reached by a request the fast path leaves alone, gives the same bytes."""
+    from fastapi.testclient import TestClient
+
+    from movierec.serving.app import create_app
+
+    with TestClient(create_app(store, user_cache_size=fast_cache)) as c:
+        body = b'{"liked": [130, 140, 9990], "disliked": [20], "k": 7}'
+        fast = c.post("/recommendations", content=body,
+                      headers={"content-type": "application/json"})
+        routed = c.post("/recommendations", content=body,
+                        headers={"content-type": "application/json;charset=UTF-8"})
+        assert fast.status_code == routed.status_code == 200
+        assert fast.content == routed.content and fast.json()["ignored"] == [9990]
+        for user in (1, 2):
+            fast = c.get(f"/users/{user}/recommendations?k=5")
+            routed = c.get(f"/users/{user}/recommendations?k=5&unused=1")
+            assert fast.status_code == routed.status_code == 200
+            assert fast.content == routed.content
+        assert c.get("/users/99999/recommendations").status_code == 404  # fast path declines
+        assert c.post("/recommendations", json={"liked": [12345]}).status_code == 404

@@ -5,8 +5,10 @@
 :mod:`movierec.serving.launch`). Requests pick an artifact with ``?model=NAME`` (default: the
 first served). Unknown movies and users answer 404, invalid input 422 (one documented body,
 :class:`~movierec.serving.schemas.ValidationProblem`), a body over 64 KiB 413; HEAD works on
-every GET route. Work that takes under :data:`INLINE_MS` (iALS fold-in, browsing) runs on the
-event loop: a hop to the thread pool would cost more than the work.
+every GET route. Valid picks and known-user requests are answered by
+:class:`~movierec.serving.fastpath.FastPaths` before FastAPI's routing (the routes below still
+define, document and answer everything else, errors included); quick model calls run on the
+event loop, slow ones in the thread pool.
 """
 
 from __future__ import annotations
@@ -26,20 +28,18 @@ from starlette.concurrency import run_in_threadpool
 from movierec import __version__
 from movierec.serving import schemas
 from movierec.serving.docs import add_offline_docs
-from movierec.serving.http import (
-    MAX_BODY,
-    Guard,
-    JSONBytes,
-    StrictJSONRoute,
-    UserRecommendationsCache,
-    dumps,
+from movierec.serving.fastpath import (
+    FastPaths,
+    compute,
+    picks_payload,
     remember,
     user_cache_key,
-    validation_problem,
+    user_payload,
 )
+from movierec.serving.http import MAX_BODY, Guard, JSONBytes, StrictJSONRoute, validation_problem
 from movierec.serving.posters import TmdbPosters, genre_colour, poster_svg
 from movierec.serving.served import ServedModels
-from movierec.serving.store import BadRequest, NotFound, Recommendation, Store
+from movierec.serving.store import BadRequest, NotFound, Store
 from movierec.serving.threads import compute_threads
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -47,8 +47,6 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 USER_CACHE_SIZE = 4096
 """Answers of ``GET /users/{id}/recommendations`` kept as bytes (models never change)."""
-INLINE_MS = 2.0
-"""A store whose model calls took less than this at warm-up answers on the event loop."""
 
 _MOVIE_ID = Annotated[int, PathParam(ge=1, le=schemas.MAX_ID, description="MovieLens movie id.")]
 _K = Annotated[int, Query(ge=1, le=schemas.MAX_K, description="How many (1-100).")]
@@ -73,7 +71,7 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
     app.state.store = served.get(None)
     add_offline_docs(app)
     user_cache: OrderedDict | None = OrderedDict() if user_cache_size > 0 else None
-    app.add_middleware(UserRecommendationsCache, cache=user_cache)
+    app.add_middleware(FastPaths, served=served, cache=user_cache, cache_size=user_cache_size)
     app.add_middleware(Guard)
     model_query = Query(None, max_length=64, description="Served artifact to ask (see /models); "
                         f"default: {served.default}.", json_schema_extra={"enum": served.names})
@@ -104,11 +102,11 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
         "status": "ok", "model": default.model.name, "artifact": served.default,
         "dataset": _dataset(default), "n_users": len(default.user_ids),
         "n_items": len(default.item_ids), "posters": "tmdb" if posters is not None else "svg",
-        "models": infos}
+        "models": infos, "compute_threads": compute_threads()}
 
     @app.get("/health", response_model=schemas.Health, tags=["service"])
     async def health() -> Response:
-        return JSONBytes({**health_fields, "compute_threads": compute_threads()})
+        return JSONBytes(health_fields)
 
     @app.get("/models", response_model=list[schemas.ModelInfo], tags=["service"])
     async def models() -> Response:
@@ -169,9 +167,8 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
     ) -> Response:
         """Top k for a user the model was trained on; movies they rated are left out."""
         store = served.get(model)
-        recs = await _compute(store, store.for_user, user_id, k)
-        body = dumps({"user_id": user_id, "model": store.name, "ignored": [],
-                      "popular": False, "recommendations": _recs(store, recs)})
+        recs = await compute(store, store.for_user, user_id, k)
+        body = user_payload(store, user_id, recs)
         remember(user_cache, user_cache_key(user_id, k, model), body, user_cache_size)
         return JSONBytes(body)
 
@@ -187,11 +184,9 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
         usable like, popular movies come back (`popular`). Each result names the liked movie
         it is closest to in the model's item space."""
         store = served.get(model)
-        answer = await _compute(store, store.answer_picks, picks.liked, picks.disliked,
-                                picks.k)
-        return JSONBytes({"user_id": None, "model": store.name, "ignored": answer.ignored,
-                          "popular": answer.popular,
-                          "recommendations": _recs(store, answer.recommendations)})
+        answer = await compute(store, store.answer_picks, picks.liked, picks.disliked,
+                               picks.k)
+        return JSONBytes(picks_payload(store, answer))
 
     @app.get("/posters/{movie_id}", tags=["movies"], responses={
         200: {"content": {"image/svg+xml": {}, "image/jpeg": {}}}, **_ERRORS})
@@ -212,19 +207,6 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
                                  "style-src 'unsafe-inline'"})
 
     return app
-
-
-async def _compute(store: Store, fn, *args):
-    """``fn(*args)`` on the event loop when the store's model is quick, else in a thread."""
-    if max(store.timings_ms.values(), default=0.0) < INLINE_MS:
-        return fn(*args)
-    return await run_in_threadpool(fn, *args)
-
-
-def _recs(store: Store, recs: list[Recommendation]) -> list[dict]:
-    return [{"movie": store.movie_json[r.item_idx], "score": r.score, "reason": r.reason,
-             "because_id": None if r.because_idx is None else int(store.item_ids[r.because_idx])}
-            for r in recs]
 
 
 def _dataset(store: Store) -> str:

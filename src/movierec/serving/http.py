@@ -1,4 +1,4 @@
-"""HTTP plumbing in front of the routes: body limit, HEAD, error bodies, fast JSON, answer cache.
+"""HTTP plumbing in front of the routes: body limit, HEAD, error bodies, strict and fast JSON.
 
 - :class:`Guard` (outermost ASGI layer): a request body over :data:`MAX_BODY` bytes is answered
   413 before anything parses it (from ``Content-Length`` at once, else while it streams in);
@@ -11,14 +11,9 @@
   models refuse those) instead of the standard library's 500 or 400.
 - :class:`JSONBytes`: orjson rendering of payloads built in the response models' shape (movie
   parts are pre-serialised :class:`orjson.Fragment`), with no second pydantic pass.
-- :class:`UserRecommendationsCache`: repeated ``GET /users/{id}/recommendations`` answered from
-  bytes the app produced before.
 """
 
 from __future__ import annotations
-
-import re
-from collections import OrderedDict
 
 import orjson
 from fastapi import Request
@@ -156,59 +151,3 @@ def _without_body(send):
             message = {**message, "body": b""}
         await send(message)
     return send_head
-
-
-_USER_RECS_PATH = re.compile(r"/users/(\d{1,10})/recommendations")
-_QUERY_PART = re.compile(rb"(k)=(\d{1,3})|(model)=([A-Za-z0-9_.-]{1,64})")
-
-
-def user_cache_key(user_id: int, k: int, model: str | None) -> tuple[str, int, int]:
-    return (model or "", user_id, k)
-
-
-class UserRecommendationsCache:
-    """ASGI layer that answers a repeated ``GET /users/{id}/recommendations[?k=N][&model=M]``
-    straight from the bytes cache, without routing or validation: an entry exists only for a
-    request the app itself validated and answered before, and models never change while
-    serving. Everything else goes to the app. ``cache`` is None when the cache is off."""
-
-    def __init__(self, app, cache: OrderedDict | None) -> None:
-        self.app = app
-        self.cache = cache
-
-    async def __call__(self, scope, receive, send) -> None:
-        if self.cache is not None and scope["type"] == "http" and scope["method"] == "GET":
-            path = _USER_RECS_PATH.fullmatch(scope["path"])
-            key = _cache_key(int(path[1]), scope["query_string"]) if path else None
-            body = self.cache.get(key) if key else None
-            if body is not None:
-                await send({"type": "http.response.start", "status": 200, "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def _cache_key(user_id: int, query: bytes) -> tuple[str, int, int] | None:
-    found: dict[bytes, bytes] = {}
-    for part in query.split(b"&") if query else ():
-        m = _QUERY_PART.fullmatch(part)
-        if m is None:
-            return None
-        name, value = (m[1], m[2]) if m[1] else (m[3], m[4])
-        if name in found:
-            return None
-        found[name] = value
-    model = found.get(b"model")
-    return user_cache_key(user_id, int(found.get(b"k", b"10")),
-                          model.decode() if model else None)
-
-
-def remember(cache: OrderedDict | None, key, body: bytes, size: int) -> None:
-    """Keep ``body`` under ``key``, dropping the oldest entry past ``size`` entries."""
-    if cache is None:
-        return
-    cache[key] = body
-    if len(cache) > size:
-        cache.popitem(last=False)
