@@ -18,6 +18,9 @@ latency counted from when each request was due, so a stall shows as it is).
 Closed-loop scenarios use ``wrk`` (C, one thread: it costs the server little CPU) when it is on
 the PATH (``apt-get install wrk``), else a raw asyncio HTTP/1.1 client. The open loop uses the
 asyncio client (``wrk2`` is not packaged here): at 300 req/s it needs a few % of a core.
+Each row also gives the server's CPU time per answer (all its processes): on a machine that
+others are using, throughput only says what share of the cores the server got, while
+1000 / (CPU ms per request) is what one free core can answer.
 Bars (issue 13, 2 cores, one worker): closed loop >= 1,000 req/s, p99 <= 50 ms, 0 errors, RSS
 flat; open loop at 300 req/s p99 <= 15 ms.
 """
@@ -246,6 +249,14 @@ def wait_up(proc: subprocess.Popen, port: int, timeout: float = 180) -> dict:
     raise SystemExit("server did not start in time")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the server and its worker processes so far."""
+    import psutil
+
+    root = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
 def rss_mib(pid: int) -> float:
     """RSS of the server and its worker processes together."""
     import psutil
@@ -278,13 +289,16 @@ def measure(args, artifact: Path, scenario: str, folder: Path) -> dict:
                else (lambda d: asyncio.run(closed_loop(requests, port, args.connections, d))))
         if scenario == "open-300":
             asyncio.run(open_loop(requests, port, args.rate, args.warmup))
-            before, load_before = rss_mib(proc.pid), _load()
+            before, load_before, cpu0 = rss_mib(proc.pid), _load(), cpu_seconds(proc.pid)
             row = asyncio.run(open_loop(requests, port, args.rate, args.duration))
         else:
             run(args.warmup)
-            before, load_before = rss_mib(proc.pid), _load()
+            before, load_before, cpu0 = rss_mib(proc.pid), _load(), cpu_seconds(proc.pid)
             row = run(args.duration)
         after = rss_mib(proc.pid)
+        # CPU the server spent per answer: what a core can do when nothing else wants it
+        row["server_cpu_ms_per_request"] = (1000 * (cpu_seconds(proc.pid) - cpu0)
+                                            / max(1, row["requests"]))
         return {"scenario": scenario, **row, "rss_before_mib": before, "rss_after_mib": after,
                 "rss_change_pct": 100 * (after - before) / before, "load_before": load_before,
                 "load_after": _load(), "health": health}
@@ -334,7 +348,9 @@ def main() -> None:
                   f"{row['requests']:7d} req {row['throughput_rps']:7.1f} req/s  "
                   f"p50 {row['p50_ms']:6.2f} ms  p90 {row['p90_ms']:6.2f} ms  "
                   f"p99 {row['p99_ms']:6.2f} ms  max {row['max_ms']:7.1f} ms  "
-                  f"errors {row['errors']}  RSS {row['rss_before_mib']:.0f} -> "
+                  f"errors {row['errors']}  server CPU "
+                  f"{row['server_cpu_ms_per_request']:.2f} ms/req  "
+                  f"RSS {row['rss_before_mib']:.0f} -> "
                   f"{row['rss_after_mib']:.0f} MiB ({row['rss_change_pct']:+.1f}%)  "
                   f"load {row['load_before']} -> {row['load_after']}  "
                   f"threads {health.get('compute_threads')}")

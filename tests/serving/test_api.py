@@ -139,12 +139,11 @@ def test_k_larger_than_candidates_returns_all_candidates(client, planted):
     ("get", "/posters/12345", None, 404, "unknown movie id"),
     ("get", "/users/9999/recommendations", None, 404, "unknown user id 9999"),
     ("post", "/recommendations", {"liked": [10, 12345, 777]}, 404, "777, 12345"),
-    ("post", "/recommendations", {"liked": [10], "disliked": [10]}, 422, "both liked"),
     ("post", "/recommendations", {"liked": [10], "k": 0}, 422, None),
     ("post", "/recommendations", {"liked": [10], "k": 101}, 422, None),
-    ("post", "/recommendations", {"liked": list(range(1, 502))}, 422, None),
+    ("post", "/recommendations", {"liked": list(range(1, 402))}, 422, "at most 400"),
     ("post", "/recommendations", {"liked": list(range(1, 300)),
-                                  "disliked": list(range(300, 505))}, 422, "at most 500"),
+                                  "disliked": list(range(300, 405))}, 422, "at most 100"),
     ("post", "/recommendations", {"liked": ["ten"]}, 422, None),
     ("post", "/recommendations", {"liked": [10], "colour": "red"}, 422, None),
     ("post", "/recommendations", [10, 20], 422, None),
@@ -348,3 +347,10 @@ def test_fast_path_answers_as_the_route_does(store, fast_cache):
             assert fast.content == routed.content
         assert c.get("/users/99999/recommendations").status_code == 404  # fast path declines
         assert c.post("/recommendations", json={"liked": [12345]}).status_code == 404
+
+
+def test_a_movie_both_liked_and_disliked_is_ignored(client):
+    body = client.post("/recommendations", json={"liked": [10, 130], "disliked": [10]}).json()
+    assert body["ignored"] == [10] and body["popular"] is False
+    assert all(r["because_id"] == 130 for r in body["recommendations"])
+    assert 10 not in [r["movie"]["id"] for r in body["recommendations"]]

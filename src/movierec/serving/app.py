@@ -73,6 +73,8 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
     user_cache: OrderedDict | None = OrderedDict() if user_cache_size > 0 else None
     app.add_middleware(FastPaths, served=served, cache=user_cache, cache_size=user_cache_size)
     app.add_middleware(Guard)
+    all_genres = sorted({g for store in served.stores.values() for g in store.genre_names})
+    known_genres = {g.casefold() for g in all_genres}
     model_query = Query(None, max_length=64, description="Served artifact to ask (see /models); "
                         f"default: {served.default}.", json_schema_extra={"enum": served.names})
 
@@ -124,8 +126,8 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
         query: Annotated[str | None, Query(max_length=200, description="Words of the title, "
                                            "any order, any case, accents and small typos "
                                            "forgiven.")] = None,
-        genre: Annotated[str | None, Query(max_length=50, description="A genre name "
-                                           "(see /genres).")] = None,
+        genre: str | None = Query(None, max_length=50, description="A genre name (see "
+                                  "/genres).", json_schema_extra={"enum": all_genres}),
         year: Annotated[int | None, Query(ge=1800, le=2100)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -134,6 +136,9 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
         """Search and browse the movies the model can recommend: without a query, popular and
         varied movies first; with one, best matches first."""
         store = served.get(model)
+        if genre is not None and genre.casefold() in known_genres and \
+                genre.casefold() not in store.genre_lookup:  # another served model's genre
+            return JSONBytes({"total": 0, "offset": offset, "limit": limit, "movies": []})
         if query and query.strip():
             total, page = await run_in_threadpool(store.search, query, genre, year, limit,
                                                   offset)

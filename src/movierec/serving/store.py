@@ -230,17 +230,16 @@ class Store:
                      ) -> PicksAnswer:
         """Top ``k`` for a new person from the movies they liked and disliked.
 
-        Picks the model has no train interaction for are ignored (and listed in the answer).
-        The model folds the usable liked movies in (its own ``fold_in``); movies close to a
+        Picks the model has no train interaction for, and movies both liked and disliked, are
+        ignored (and listed in the answer, in the order given). The model folds the usable liked movies in (its own ``fold_in``); movies close to a
         disliked one are pushed down; picks are never recommended. With no usable like, popular
         movies are ranked instead. Each result names the usable liked movie closest to it in
         the model's item space.
         """
         disliked = disliked or []
-        both = set(liked) & set(disliked)
-        if both:
-            raise BadRequest(f"movie(s) both liked and disliked: {sorted(both)[:10]}")
         li, di, ignored = self._usable(liked), self._usable(disliked), []
+        for both in set(li) & set(di):  # contradictory: says nothing either way
+            del li[both], di[both]
         for pick in [*liked, *disliked]:
             if pick not in li and pick not in di and pick not in ignored:
                 ignored.append(pick)
