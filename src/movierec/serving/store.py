@@ -230,11 +230,11 @@ class Store:
                      ) -> PicksAnswer:
         """Top ``k`` for a new person from the movies they liked and disliked.
 
-        Picks the model has no train interaction for, and movies both liked and disliked, are
-        ignored (and listed in the answer, in the order given). The model folds the usable liked movies in (its own ``fold_in``); movies close to a
-        disliked one are pushed down; picks are never recommended. With no usable like, popular
-        movies are ranked instead. Each result names the usable liked movie closest to it in
-        the model's item space.
+        Picks the model has no train interaction for, and movies both liked and disliked,
+        are ignored (and listed in the answer, in the order given). The model folds the usable
+        liked movies in (its own ``fold_in``); movies close to a disliked one are pushed down;
+        picks are never recommended. With no usable like, popular movies are ranked instead.
+        Each result names the usable liked movie closest to it in the model's item space.
         """
         disliked = disliked or []
         li, di, ignored = self._usable(liked), self._usable(disliked), []
