@@ -47,6 +47,9 @@ from movierec.machine import machine_info  # noqa: E402
 from movierec.serving.threads import THREAD_VARIABLES  # noqa: E402
 
 CLOSED = ("picks-10", "user-recs", "movies")
+IDLE_REUSE_S = 4.0
+"""The open loop reuses a keep-alive connection only if idle for less than this (the server
+closes idle ones after 5 s)."""
 SCENARIOS = (*CLOSED, "open-300")
 
 
@@ -180,23 +183,32 @@ async def closed_loop(requests: Requests, port: int, connections: int, duration:
 async def open_loop(requests: Requests, port: int, rate: float, duration: float) -> dict:
     """Request i is due at ``start + i / rate``; it goes out on an idle keep-alive connection
     (a new one when all are busy) and its latency counts from when it was due."""
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     latencies: list[float] = []
     errors = 0
 
+    async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        # like a browser, never reuse a connection idle for longer than the server keeps it
+        while idle:
+            reader, writer, last = idle.pop()
+            if time.perf_counter() - last < IDLE_REUSE_S:
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection("127.0.0.1", port)
+
     async def one(due: float, payload: bytes) -> None:
         nonlocal errors
-        conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await connection()
         try:
-            conn[1].write(payload)
-            status = await _read_response(conn[0])
+            writer.write(payload)
+            status = await _read_response(reader)
         except (asyncio.IncompleteReadError, ConnectionError):
             errors += 1
-            conn[1].close()
+            writer.close()
             return
         latencies.append(time.perf_counter() - due)
         errors += status != 200
-        idle.append(conn)
+        idle.append((reader, writer, time.perf_counter()))
 
     start = time.perf_counter()
     tasks = []
@@ -207,7 +219,7 @@ async def open_loop(requests: Requests, port: int, rate: float, duration: float)
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(due, requests.next())))
     await asyncio.gather(*tasks)
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     return {**_summary(latencies, errors, time.perf_counter() - start, "asyncio open loop"),
             "rate_rps": rate}

@@ -126,23 +126,27 @@ def serve(
                             f"{', '.join(n for n, _ in named)}")
     sock = bind_socket(host, port)
     try:
-        served = ServedModels.open(named, default, data_dir)
-        limit_compute_threads(compute_threads)  # torch is loaded now when a model needs it
+        if workers > 1:  # each worker loads its own copy: check them in a process that ends
+            _check_in_child(named, default, data_dir)
+            served = None
+        else:
+            served = ServedModels.open(named, default, data_dir)
+            limit_compute_threads(compute_threads)  # torch is loaded now if a model needs it
         cache = USER_CACHE_SIZE if user_cache_size is None else user_cache_size
         posters = TmdbPosters.from_env()
         logging.getLogger("movierec").setLevel(logging.INFO)
         options = dict(access_log=access_log, log_level="info", timeout_keep_alive=KEEP_ALIVE_S,
                        timeout_graceful_shutdown=GRACEFUL_S)
-        models = ", ".join(f"{n} ({s.model.name}, {len(s.item_ids):,} movies)"
-                           for n, s in served.stores.items())
         where = f"http://{_url_host(host)}:{sock.getsockname()[1]}/"
-        if workers == 1:
+        if served is not None:
+            models = ", ".join(f"{n} ({s.model.name}, {len(s.item_ids):,} movies)"
+                               for n, s in served.stores.items())
             app = create_app(served, posters, user_cache_size=cache)
             say(f"serving {models} at {where} (default {served.default}; posters: "
                 f"{'TMDB' if posters else 'generated'}; Ctrl+C stops)")
             uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
             return
-        del served  # each worker loads its own copy
+        models = ", ".join(n for n, _ in named)
         os.environ.update(to_env(named, default))
         os.environ["MOVIEREC_USER_CACHE"] = str(cache)
         os.environ["MOVIEREC_COMPUTE_THREADS"] = str(compute_threads)
@@ -157,6 +161,28 @@ def serve(
         Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
+
+
+def _check_in_child(named, default, data_dir) -> None:
+    """Load every artifact once in a child process, so a broken one is a one-line error here
+    rather than workers that die and restart forever, without the parent keeping a copy."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        problem = pool.apply(_load_problem, (named, default, data_dir))
+    if problem:
+        raise MovierecError(problem)
+
+
+def _load_problem(named, default, data_dir) -> str | None:
+    from movierec.serving.served import ServedModels
+
+    try:
+        ServedModels.open(named, default, data_dir)
+    except MovierecError as e:
+        return str(e)
+    return None
 
 
 KEEP_ALIVE_S = 5
