@@ -69,7 +69,7 @@ def test_schemathesis_checks_all_is_clean(store, tmp_path):
         run = subprocess.run(
             [cli, "run", f"{server.url}/openapi.json", "--checks", "all", "--max-examples",
              "15", "--seed", "20261201", "--no-color", "--report-dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=300)
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)  # its cache folder too
     tail = "\n".join(run.stdout.splitlines()[-40:])
     assert run.returncode == 0, tail
     assert "No issues found" in run.stdout or " passed" in run.stdout, tail
