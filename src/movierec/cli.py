@@ -296,6 +296,9 @@ def train(
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"progress": True})})
     path, seconds = train_artifact(cfg, data_dir)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the artifact
+        from movierec.serving.catalogue import ensure_catalogue
+
+        ensure_catalogue(path, data_dir or cfg.data_dir)  # `serve` needs no data folder then
         console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
 
 
@@ -387,18 +390,31 @@ PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
 
 @app.command("serve")
 def serve(
-    artifact: Annotated[Path, typer.Option(help="Artifact folder to serve (`movierec train "
-                                           "--out DIR`).")],
+    artifact: Annotated[list[str], typer.Option(
+        help="Artifact folder to serve (`movierec train --out DIR`); repeat it to serve several "
+        "(requests choose with ?model=NAME, NAME being the folder's name, or NAME=DIR).")],
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     data_dir: DataDirOption = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    default: Annotated[str | None, typer.Option(help="Name of the artifact that answers "
+                                                "requests naming none (default: the first).")]
+    = None,
+    workers: Annotated[int, typer.Option(help="Server processes, each with the models loaded "
+                                         "once: about one per core.")] = 1,
+    user_cache_size: Annotated[int, typer.Option(help="Known-user answers kept in memory "
+                                                 "(0: off).")] = 4096,
+    compute_threads: Annotated[int, typer.Option(help="BLAS / OpenMP / torch threads per "
+                                                 "process (requests run side by side; more "
+                                                 "oversubscribes the cores).")] = 1,
 ) -> None:
-    """Serve a trained model: the REST API (docs at /docs) and the poster-picking web page."""
+    """Serve trained models: the REST API (docs at /docs) and the poster-picking web page."""
     from movierec.serving.launch import serve as run_server
 
     run_server(artifact, host, port, data_dir, access_log,
-               progress=lambda msg: console.print(f"[bold green]{msg}[/]"))
+               progress=lambda msg: console.print(f"[bold green]{msg}[/]"), workers=workers,
+               default=default, user_cache_size=user_cache_size,
+               compute_threads=compute_threads)
 
 
 @app.command("quickstart")

@@ -173,3 +173,19 @@ def browser_type_launch_args(pytestconfig):
     """pytest-playwright's launch arguments: Debian's Chromium, headless, with the flags that
     work on these machines (ENVIRONMENT.md)."""
     return {"executable_path": chromium_or_skip(), "headless": True, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def live_two_models(real_store, real_data_dir):
+    """A live server with two artifacts: the real iALS (default) and a popularity model."""
+    from movierec.data.loading import load_dataset
+    from movierec.serving.app import create_app
+    from movierec.serving.catalogue import catalogue_of
+    from movierec.serving.served import ServedModels
+    from movierec.serving.store import Store
+
+    ds = load_dataset("ml-latest-small", real_data_dir)
+    pop = Store(create("popularity").fit(ds), catalogue_of(ds), name="pop")
+    served = ServedModels({"ials": real_store, "pop": pop}, "ials")
+    with LiveServer(create_app(served)) as server:
+        yield server

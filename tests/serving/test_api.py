@@ -139,12 +139,11 @@ def test_k_larger_than_candidates_returns_all_candidates(client, planted):
     ("get", "/posters/12345", None, 404, "unknown movie id"),
     ("get", "/users/9999/recommendations", None, 404, "unknown user id 9999"),
     ("post", "/recommendations", {"liked": [10, 12345, 777]}, 404, "777, 12345"),
-    ("post", "/recommendations", {"liked": [10], "disliked": [10]}, 422, "both liked"),
     ("post", "/recommendations", {"liked": [10], "k": 0}, 422, None),
     ("post", "/recommendations", {"liked": [10], "k": 101}, 422, None),
-    ("post", "/recommendations", {"liked": list(range(1, 502))}, 422, None),
+    ("post", "/recommendations", {"liked": list(range(1, 402))}, 422, "at most 400"),
     ("post", "/recommendations", {"liked": list(range(1, 300)),
-                                  "disliked": list(range(300, 505))}, 422, "at most 500"),
+                                  "disliked": list(range(300, 405))}, 422, "at most 100"),
     ("post", "/recommendations", {"liked": ["ten"]}, 422, None),
     ("post", "/recommendations", {"liked": [10], "colour": "red"}, 422, None),
     ("post", "/recommendations", [10, 20], 422, None),
@@ -226,3 +225,132 @@ def test_answer_cache_only_serves_what_the_app_answered(client):
     assert client.get("/users/5/recommendations?k=4&k=500").status_code == 422
     assert client.get("/users/99999/recommendations?k=4").status_code == 404
     assert client.post("/users/5/recommendations?k=4").status_code == 405
+
+
+def test_a_pick_without_ratings_is_ignored_and_said_so(client):
+    """Movie 9990 has no ratings: the model knows nothing about it."""
+    comedies = [10 * (PER_GROUP + j) for j in (1, 2, 3)]
+    body = client.post("/recommendations", json={"liked": [9990, *comedies], "k": 6}).json()
+    assert body["ignored"] == [9990] and body["popular"] is False
+    recs = body["recommendations"]
+    assert all(r["because_id"] in comedies for r in recs)
+    assert sum(group_of(r["movie"]["id"]) == 1 for r in recs) >= 4
+
+
+def test_only_unknowable_picks_give_popular_movies_and_say_so(client):
+    body = client.post("/recommendations", json={"liked": [9990], "k": 5}).json()
+    assert body["ignored"] == [9990] and body["popular"] is True
+    recs = body["recommendations"]
+    assert len(recs) == 5 and 9990 not in [r["movie"]["id"] for r in recs]
+    assert all(r["because_id"] is None and r["reason"].startswith("popular") for r in recs)
+    counts = [r["movie"]["n_ratings"] for r in recs]
+    assert counts == sorted(counts, reverse=True)
+    plain = client.post("/recommendations", json={"liked": [10], "k": 3}).json()
+    assert plain["ignored"] == [] and plain["popular"] is False
+
+
+def test_reasons_name_the_closest_pick_in_the_model_space(client, store):
+    import numpy as np
+
+    liked = [10 * (PER_GROUP + 1), 10 * (2 * PER_GROUP + 2), 10 * 3]  # one of each group
+    recs = client.post("/recommendations", json={"liked": liked, "k": 12}).json()[
+        "recommendations"]
+    vectors = store.model.item_vectors()
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    picks = store.item_index(liked)
+    for r in recs:
+        v = vectors[store.item_index([r["movie"]["id"]])[0]]
+        closest = liked[int(np.argmax(vectors[picks] @ v))]
+        assert r["because_id"] == closest
+
+
+def test_models_route_and_model_parameter(planted_artifacts):
+    from fastapi.testclient import TestClient
+
+    from movierec.serving.app import create_app
+    from movierec.serving.served import ServedModels, parse_artifacts
+
+    served = ServedModels.open(parse_artifacts([planted_artifacts["ials"],
+                                                f"knn={planted_artifacts['itemknn']}"]))
+    with TestClient(create_app(served)) as c:
+        models = c.get("/models").json()
+        assert [(m["name"], m["model"], m["default"]) for m in models] == [
+            ("ials", "ials", True), ("knn", "itemknn", False)]
+        assert c.get("/health").json()["models"] == models
+        for name in ("ials", "knn"):
+            for response in (c.post(f"/recommendations?model={name}", json={"liked": [10]}),
+                             c.get(f"/users/1/recommendations?model={name}"),
+                             c.get(f"/movies/10/similar?model={name}")):
+                assert response.status_code == 200 and response.json()["model"] == name
+        assert c.post("/recommendations", json={"liked": [10]}).json()["model"] == "ials"
+        bad = c.post("/recommendations?model=nope", json={"liked": [10]})
+        assert bad.status_code == 422 and "ials, knn" in bad.json()["detail"]
+        # answers cached per model: the second artifact's answer is not the first's
+        a = c.get("/users/1/recommendations?model=ials&k=4").json()
+        b = c.get("/users/1/recommendations?k=4&model=knn").json()
+        assert (a["model"], b["model"]) == ("ials", "knn")
+        assert c.get("/users/1/recommendations?model=ials&k=4").json() == a
+
+
+@pytest.mark.parametrize(("specs", "words"), [
+    (["{ials}", "{ials}"], "two artifacts are named 'ials'"),
+    (["bad name={ials}"], "may only hold"),
+    (["{missing}"], "not an artifact folder"),
+    ([], "no artifact"),
+])
+def test_artifact_list_errors(planted_artifacts, tmp_path, specs, words):
+    from movierec.errors import MovierecError
+    from movierec.serving.served import parse_artifacts
+
+    paths = {"ials": planted_artifacts["ials"], "missing": tmp_path / "nothing"}
+    with pytest.raises(MovierecError, match=words):
+        parse_artifacts([s.format(**paths) for s in specs])
+
+
+def test_known_user_cache_can_be_off(store):
+    from fastapi.testclient import TestClient
+
+    from movierec.serving.app import create_app
+
+    app = create_app(store, user_cache_size=0)
+    with TestClient(app) as c:
+        first = c.get("/users/2/recommendations?k=3")
+        assert first.status_code == 200 and c.get("/users/2/recommendations?k=3").json() == \
+            first.json()
+    cache_layer = app.build_middleware_stack()
+    while not hasattr(cache_layer, "cache"):
+        cache_layer = cache_layer.app
+    assert cache_layer.cache is None
+
+
+@pytest.mark.parametrize("fast_cache", [0, 100])
+def test_fast_path_answers_as_the_route_does(store, fast_cache):
+    """Valid picks and known-user requests skip FastAPI's routing (serving/fastpath.py); the
+    route, reached by a request the fast path leaves alone, gives the same bytes."""
+    from fastapi.testclient import TestClient
+
+    from movierec.serving.app import create_app
+
+    with TestClient(create_app(store, user_cache_size=fast_cache)) as c:
+        body = b'{"liked": [130, 140, 9990], "disliked": [20], "k": 7}'
+        fast = c.post("/recommendations", content=body,
+                      headers={"content-type": "application/json"})
+        routed = c.post("/recommendations", content=body,
+                        headers={"content-type": "application/json;charset=UTF-8"})
+        assert fast.status_code == routed.status_code == 200
+        assert fast.content == routed.content and fast.json()["ignored"] == [9990]
+        for user in (1, 2):
+            fast = c.get(f"/users/{user}/recommendations?k=5")
+            routed = c.get(f"/users/{user}/recommendations?k=5&unused=1")
+            assert fast.status_code == routed.status_code == 200
+            assert fast.content == routed.content
+        assert c.get("/users/99999/recommendations").status_code == 404  # fast path declines
+        assert c.post("/recommendations", json={"liked": [12345]}).status_code == 404
+
+
+def test_a_movie_both_liked_and_disliked_is_ignored(client):
+    body = client.post("/recommendations", json={"liked": [10, 130], "disliked": [10]}).json()
+    assert body["ignored"] == [10] and body["popular"] is False
+    assert all(r["because_id"] == 130 for r in body["recommendations"])
+    assert 10 not in [r["movie"]["id"] for r in body["recommendations"]]

@@ -85,3 +85,61 @@ def test_phone_width_and_genre_filter(page, live_real_server):
     page.locator("#grid .card").first.click()
     assert page.locator("#recommend").is_enabled()
     page.screenshot(path=str(SCREENSHOTS / "serving-phone.png"))
+
+
+def test_search_by_words_and_the_result_count(page, live_real_server):
+    page.goto(live_real_server.url + "/")
+    page.wait_for_selector("#grid .card")
+    expect(page.locator("#more")).to_be_visible()  # 48 of thousands shown
+    for query, title in (("lord rings", "The Lord of the Rings: The Fellowship of the Ring"),
+                         ("matrix the", "The Matrix (1999)"),
+                         ("Matrix, The", "The Matrix (1999)"),
+                         ("shawshenk", "The Shawshank Redemption (1994)")):
+        page.fill("#search", query)
+        expect(page.locator(f'#grid .card[aria-label^="{title}"]')).to_have_count(1)
+    # one result: "1 movie", and no "Show more" under it
+    page.fill("#search", "shawshank redemption")
+    expect(page.locator("#grid .card")).to_have_count(1)
+    expect(page.locator("#status")).to_have_text("1 movie")
+    expect(page.locator("#more")).to_be_hidden()
+    page.fill("#search", "toy story")
+    expect(page.locator("#status")).to_have_text(re.compile(r"^[2-9] movies$"))
+    expect(page.locator("#more")).to_be_hidden()
+
+
+def test_switch_model_and_see_which_answered(page, live_two_models):
+    page.goto(live_two_models.url + "/")
+    page.wait_for_selector("#grid .card")
+    select = page.locator("#model")
+    expect(select).to_be_visible()
+    assert select.locator("option").all_inner_texts() == ["ials", "pop (popularity)"]
+    page.locator("#grid .card").first.click()
+    page.click("#recommend")
+    expect(page.locator("#answered")).to_have_text("Answered by ials")
+    select.select_option("pop")
+    expect(page.locator("#results")).to_be_hidden()
+    with page.expect_request(lambda r: "/recommendations" in r.url) as request:
+        page.click("#recommend")
+    assert "model=pop" in request.value.url
+    expect(page.locator("#answered")).to_have_text("Answered by pop (popularity)")
+    expect(page.locator("#rec-grid li")).to_have_count(10)
+
+
+def test_docs_render_offline(page, live_real_server):
+    """Swagger UI and ReDoc with every request outside the server refused."""
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(live_real_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(live_real_server.url + "/docs")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=20_000)
+    assert page.locator(".swagger-ui .opblock").count() >= 9
+    page.goto(live_real_server.url + "/redoc")
+    expect(page.get_by_text("Top k for a new person").first).to_be_attached(timeout=20_000)
+    assert not outside, outside

@@ -94,3 +94,52 @@ def test_quickstart_trains_once_then_reuses(real_data_dir, tmp_path):
     said.clear()
     assert prepare_quickstart(real_data_dir, path, progress=said.append) == path
     assert any("already trained" in m for m in said)
+
+
+def test_train_writes_the_catalogue_so_serving_needs_no_data(real_data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from movierec.cli import app
+    from movierec.serving.store import Store
+
+    config = tmp_path / "pop.yaml"
+    config.write_text("dataset: ml-100k\nmodel: {name: popularity}\nsplit: none\n")
+    art = tmp_path / "art"
+    result = CliRunner().invoke(app, ["train", str(config), "--data-dir", str(real_data_dir),
+                                      "--out", str(art)])
+    assert result.exit_code == 0, result.output
+    assert (art / "catalogue.parquet").is_file()
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    store = Store.open(art, empty)
+    assert store.titles[int(store.item_index([50])[0])] == "Star Wars"
+
+
+@pytest.mark.parametrize(("query", "expect"), [
+    ("matrix the", "The Matrix"),
+    ("Matrix, The", "The Matrix"),
+    ("THE MATRIX", "The Matrix"),
+    ("matirx", "The Matrix"),  # two letters swapped
+    ("lord rings", "The Lord of the Rings: The Fellowship of the Ring"),
+    ("rings lord two", "The Lord of the Rings: The Two Towers"),
+    ("shawshenk redemption", "The Shawshank Redemption"),  # a typo
+    ("amelie", "Amelie (Fabuleux destin d'Amélie Poulain, Le)"),
+    ("amélie poulain", "Amelie (Fabuleux destin d'Amélie Poulain, Le)"),  # accents both ways
+    ("schindlers list", "Schindler's List"),
+    ("usual suspects, the", "The Usual Suspects"),
+    ("termin", "Terminator 2: Judgment Day"),  # still typing
+    ("alien", "Alien"),  # the whole title before longer ones
+    ("pulp fiction 1994", "Pulp Fiction"),
+])
+def test_search_finds_movies_as_people_type_them(real_store, query, expect):
+    total, page = real_store.search(query)
+    assert total >= 1 and real_store.titles[page[0]] == expect, \
+        [real_store.titles[i] for i in page[:5]]
+
+
+def test_search_does_not_match_everything(real_store):
+    assert real_store.search("qwxzv")[0] == 0
+    assert real_store.search("matrix zzzzzz")[0] == 0  # every real word must match
+    total, page = real_store.search("toy story")
+    assert total <= 5 and [real_store.titles[i] for i in page[:3]] == [
+        "Toy Story", "Toy Story 2", "Toy Story 3"]

@@ -67,6 +67,21 @@ def write_catalogue(dataset: Dataset, artifact: str | Path) -> Path:
     return write_atomically(Path(artifact) / CATALOGUE_FILE, catalogue_of(dataset).write_parquet)
 
 
+def ensure_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> Path:
+    """Write ``catalogue.parquet`` into the artifact folder (from the dataset named in its
+    ``config.json``) unless a readable one is there, so the artifact serves on a machine without
+    the data folder. Returns the file; :class:`MovierecError` when the dataset is missing."""
+    file = Path(artifact) / CATALOGUE_FILE
+    frame = load_catalogue(artifact, data_dir)
+    if not file.is_file():  # load_catalogue could not save it: say so now, not at serve time
+        write_catalogue_frame(frame, artifact)
+    return file
+
+
+def write_catalogue_frame(frame: pl.DataFrame, artifact: str | Path) -> Path:
+    return write_atomically(Path(artifact) / CATALOGUE_FILE, frame.write_parquet)
+
+
 def load_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> pl.DataFrame:
     """The catalogue of an artifact: its ``catalogue.parquet``, else built from its dataset.
 

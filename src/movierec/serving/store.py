@@ -1,11 +1,13 @@
-"""What the server holds in memory: the model, its id maps, the catalogue, popularity and the
-item vectors for similar-movie search and for the "because you liked X" reasons.
+"""What the server holds in memory for one artifact: the model, its id maps, the catalogue,
+popularity, the title search index and the item vectors for similar-movie search and for the
+"because you liked X" reasons.
 
 Every public method takes and returns original MovieLens ids; unknown ids raise
-:class:`NotFound`. Item vectors are the model's own item factors where it has them (iALS, BPR:
-``item_factors_``; GMF / MLP / NeuMF: their item embedding tables), else each item's column of
-the train interactions (item-item co-occurrence cosine), plus a small genre term that breaks ties
-and places movies without interactions.
+:class:`NotFound`. Item vectors are the model's own (:meth:`Recommender.item_vectors`: iALS and
+BPR factors, the NCF item embeddings), else each item's column of the train interactions
+(item-item co-occurrence cosine). Similar movies add a small genre term that breaks ties;
+reasons use the model's item space alone (genre only breaks exact ties). A pick the model has
+no train interaction for is ignored (its vector says nothing) and reported as such.
 """
 
 from __future__ import annotations
@@ -14,19 +16,24 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+import orjson
 import polars as pl
 import scipy.sparse as sp
 
 from movierec.errors import MovierecError
-from movierec.models.base import Recommender, top_k
+from movierec.models.base import Recommender
 from movierec.serving.catalogue import display_titles, load_catalogue
+from movierec.serving.search import TitleSearch
 
 log = logging.getLogger(__name__)
 
 GENRE_WEIGHT = 0.1
 """Weight of genre cosine added to the model's item cosine in similarity."""
+REASON_GENRE_WEIGHT = 1e-3
+"""Genre cosine in the reason similarity: it only breaks ties of the model's item cosine."""
 DISLIKE_WEIGHT = 2.0
 """Standardised-score penalty per unit of cosine similarity to the closest disliked movie."""
 VARIED_POOL = 300
@@ -44,12 +51,23 @@ class BadRequest(MovierecError, ValueError):
     """A request that is well-formed but cannot be answered as asked (the API answers 422)."""
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):
+    """One recommended movie (a tuple: built ten times per request)."""
+
     item_idx: int
     score: float
     because_idx: int | None
     reason: str
+
+
+@dataclass(frozen=True)
+class PicksAnswer:
+    """Recommendations for picks, the picks the model knew nothing about (original ids, in the
+    order given), and whether the answer is popular movies because no liked pick was usable."""
+
+    recommendations: list[Recommendation]
+    ignored: list[int]
+    popular: bool
 
 
 class Store:
@@ -63,6 +81,7 @@ class Store:
         self.name = name or model.name
         self.item_ids = np.asarray(model.item_ids_, dtype=np.int64)
         self.user_ids = np.asarray(model.user_ids_, dtype=np.int64)
+        self._item_pos = {int(m): i for i, m in enumerate(self.item_ids)}
         cat = (
             pl.DataFrame({"item_id": self.item_ids})
             .join(catalogue.unique("item_id", keep="first"), on="item_id", how="left",
@@ -92,34 +111,40 @@ class Store:
         self._year = cat.get_column("year").fill_null(-1).to_numpy().astype(np.int64)
         self.popularity = np.asarray(model.item_counts_, dtype=np.int64)
         self.servable = self.popularity > 0
-        self._search_key = (
-            pl.Series(self.titles).str.to_lowercase() + " | "
-            + cat.get_column("title").str.to_lowercase()
-        )
+        self._titles = TitleSearch(self.titles, cat.get_column("title").to_list(), self.years)
         self._build_genres()
+        self.movie_json = [orjson.Fragment(orjson.dumps(self.movie(i)))
+                           for i in range(len(self.item_ids))]
+        """Each movie's :meth:`movie` payload as JSON, serialised once."""
         self.vectors = _item_vectors(model)
         self.browse_order = self._varied_order()
         self._lock = threading.Lock()
         self.timings_ms = self._warm_up()
 
     @classmethod
-    def open(cls, artifact: str | Path, data_dir: str | Path | None = None) -> Store:
-        """Load an artifact folder and its catalogue (see :mod:`movierec.serving.catalogue`)."""
+    def open(cls, artifact: str | Path, data_dir: str | Path | None = None,
+             name: str | None = None) -> Store:
+        """Load an artifact folder and its catalogue (see :mod:`movierec.serving.catalogue`);
+        ``name`` defaults to the folder's name."""
         from movierec.models.artifacts import load
 
         model = load(artifact)
-        return cls(model, load_catalogue(artifact, data_dir), name=Path(artifact).name)
+        return cls(model, load_catalogue(artifact, data_dir), name=name or Path(artifact).name)
 
     # ------------------------------------------------------------------ id maps
     def item_index(self, movie_ids) -> np.ndarray:
         """``int32`` item_idx of original movie ids; :class:`NotFound` lists unknown ids."""
-        ids = np.asarray(movie_ids, dtype=np.int64).ravel()
-        pos = np.searchsorted(self.item_ids, ids).clip(0, max(0, len(self.item_ids) - 1))
-        bad = (len(self.item_ids) == 0) | (self.item_ids[pos] != ids) if ids.size else []
-        if ids.size and np.any(bad):
-            unknown = ", ".join(str(i) for i in np.unique(ids[bad])[:10])
-            raise NotFound(f"unknown movie id(s): {unknown}")
-        return pos.astype(np.int32)
+        index = self._item_pos
+        try:
+            return np.fromiter((index[int(i)] for i in movie_ids), dtype=np.int32,
+                               count=len(movie_ids))
+        except KeyError:
+            unknown = sorted({int(i) for i in movie_ids if int(i) not in index})
+            raise NotFound("unknown movie id(s): "
+                           + ", ".join(str(i) for i in unknown[:10])) from None
+
+    def knows_movie(self, movie_id: int) -> bool:
+        return movie_id in self._item_pos
 
     def user_index(self, user_id: int) -> int:
         pos = int(np.searchsorted(self.user_ids, user_id))
@@ -147,23 +172,22 @@ class Store:
                year: int | None = None, limit: int = 50, offset: int = 0
                ) -> tuple[int, list[int]]:
         """``(total matches, item_idx of the page)``. Without a query, movies come in browse
-        order (popular and varied first); with one, title-prefix matches first, then by rating
-        count. ``query`` matches case-insensitively anywhere in the title."""
-        mask = np.ones(len(self.item_ids), dtype=bool)
+        order (popular and varied first); with one, best matches first (see
+        :mod:`movierec.serving.search`), then by rating count. Only movies the model has train
+        interactions for are listed."""
+        mask = self.servable.copy()
         if genre is not None:
             g = self.genre_lookup.get(genre.casefold())
             if g is None:
-                raise BadRequest(f"unknown genre {genre!r}; known: {', '.join(self.genre_names)}")
+                raise BadRequest(f"unknown genre {genre[:50]!r}; known: "
+                                 f"{', '.join(self.genre_names)}")
             mask &= self._genre_dense[:, g] > 0
         if year is not None:
             mask &= self._year == year
-        q = (query or "").strip().casefold()
-        if q:
-            mask &= self._search_key.str.contains(q, literal=True).to_numpy()
-            hits = np.flatnonzero(mask)
-            prefix = pl.Series(self.titles).gather(hits).str.to_lowercase() \
-                .str.starts_with(q).to_numpy() if len(hits) else np.zeros(0, bool)
-            order = hits[np.lexsort((hits, -self.n_ratings[hits], ~prefix))]
+        match = self._titles.scores(query or "")
+        if match is not None:
+            hits = np.flatnonzero(mask & (match > 0))
+            order = hits[np.lexsort((hits, -self.n_ratings[hits], -np.round(match[hits], 3)))]
         else:
             order = self.browse_order[mask[self.browse_order]]
         return len(order), order[offset: offset + limit].tolist()
@@ -199,35 +223,54 @@ class Store:
 
     def for_picks(self, liked: list[int], disliked: list[int] | None = None, k: int = 10
                   ) -> list[Recommendation]:
+        """The recommendations of :meth:`answer_picks`."""
+        return self.answer_picks(liked, disliked, k).recommendations
+
+    def answer_picks(self, liked: list[int], disliked: list[int] | None = None, k: int = 10
+                     ) -> PicksAnswer:
         """Top ``k`` for a new person from the movies they liked and disliked.
 
-        The model folds the liked movies in (its own ``fold_in``); movies close to a disliked
-        one are pushed down; picks are never recommended. With no likes, popular movies are
-        ranked instead. Each result names the liked movie most similar to it.
+        Picks the model has no train interaction for, and movies both liked and disliked,
+        are ignored (and listed in the answer, in the order given). The model folds the usable
+        liked movies in (its own ``fold_in``); movies close to a disliked one are pushed down;
+        picks are never recommended. With no usable like, popular movies are ranked instead.
+        Each result names the usable liked movie closest to it in the model's item space.
         """
         disliked = disliked or []
-        both = set(liked) & set(disliked)
-        if both:
-            raise BadRequest(f"movie(s) both liked and disliked: {sorted(both)[:10]}")
-        li = np.unique(self.item_index(liked)) if liked else np.zeros(0, np.int32)
-        di = np.unique(self.item_index(disliked)) if disliked else np.zeros(0, np.int32)
+        li, di, ignored = self._usable(liked), self._usable(disliked), []
+        for both in set(li) & set(di):  # contradictory: says nothing either way
+            del li[both], di[both]
+        for pick in [*liked, *disliked]:
+            if pick not in li and pick not in di and pick not in ignored:
+                ignored.append(pick)
+        li = np.fromiter(li.values(), dtype=np.int32, count=len(li))
+        di = np.fromiter(di.values(), dtype=np.int32, count=len(di))
         allowed = self.servable.copy()
         allowed[li] = False
         allowed[di] = False
         if len(li):
             with self._lock:  # fold_in may touch shared model state (NCF: requires_grad)
                 state = self.model.fold_in(li)
-            scores = self.model.score_folded(state).astype(np.float64)
+            scores = self.model.score_folded(state)
         else:
             scores = np.log1p(self.popularity).astype(np.float64)
         if len(di):
+            scores = scores.astype(np.float64)
             cand = scores[allowed]
             std = cand.std() if cand.size else 1.0
             scores = (scores - (cand.mean() if cand.size else 0.0)) / (std if std > 0 else 1.0)
             closeness = self.similarity(di).max(axis=0) / (1.0 + GENRE_WEIGHT)
             scores -= DISLIKE_WEIGHT * np.clip(closeness, 0.0, None)
         items, s = _best(scores, k, allowed)
-        return self._with_reasons(items, s, li, "you liked")
+        return PicksAnswer(self._with_reasons(items, s, li, "you liked"), ignored,
+                           popular=len(li) == 0)
+
+    def _usable(self, movie_ids: list[int]) -> dict[int, int]:
+        """``{movie id: item_idx}`` of the given movies that have train interactions (unknown
+        ids raise :class:`NotFound`), in the order given, duplicates dropped."""
+        idx = self.item_index(movie_ids) if movie_ids else ()
+        servable = self.servable
+        return {int(m): int(i) for m, i in zip(movie_ids, idx, strict=True) if servable[i]}
 
     def _with_reasons(self, items: np.ndarray, scores: np.ndarray, sources: np.ndarray,
                       verb: str) -> list[Recommendation]:
@@ -235,17 +278,26 @@ class Store:
             return [Recommendation(int(i), float(s), None,
                                    f"popular: {int(self.n_ratings[i]):,} ratings")
                     for i, s in zip(items, scores, strict=True)]
-        best = sources[self.similarity(items, sources).argmax(axis=1)]
+        best = sources[self.reason_similarity(items, sources).argmax(axis=1)]
         return [Recommendation(int(i), float(s), int(b), f"because {verb} {self.titles[b]}")
                 for i, s, b in zip(items, scores, best, strict=True)]
 
+    def reason_similarity(self, items: np.ndarray, sources: np.ndarray) -> np.ndarray:
+        """``float (len(items), len(sources))``: cosine in the model's item space (genre cosine
+        only breaks ties), what a "because you liked X" reason is chosen by."""
+        sim = self.vectors[items] @ self.vectors[sources].T
+        sim = sim.toarray() if sp.issparse(sim) else np.asarray(sim)
+        genre = self._genre_norm[items] @ self._genre_norm[sources].T
+        return sim + REASON_GENRE_WEIGHT * genre
+
     # ------------------------------------------------------------------ setup helpers
     def _warm_up(self) -> dict[str, float]:
-        """Run each model call once (models build caches on first use) and time a second run:
-        ``{"fold_in": ms, "recommend": ms}`` for five picks and for one known user."""
+        """Run each model call once (models build caches on first use), then time it:
+        ``{"fold_in": ms, "recommend": ms}`` for ten popular picks and for one known user, the
+        least CPU time of five runs (CPU time, so a busy machine does not inflate it)."""
         import time
 
-        picks = self.browse_order[:5].astype(np.int32)
+        picks = self.browse_order[:10].astype(np.int32)
         timings = {}
         for name, call in (("fold_in", lambda: self.model.score_folded(
                 self.model.fold_in(picks))),
@@ -254,10 +306,13 @@ class Store:
                 timings[name] = 0.0
                 continue
             call()
-            t0 = time.perf_counter()
-            call()
-            timings[name] = 1000 * (time.perf_counter() - t0)
-        log.info("model call times (ms): %s", timings)
+            runs = []
+            for _ in range(5):
+                t0 = time.process_time()
+                call()
+                runs.append(time.process_time() - t0)
+            timings[name] = 1000 * min(runs)
+        log.info("%s: model call times (ms CPU): %s", self.name, timings)
         return timings
 
     def _build_genres(self) -> None:
@@ -298,9 +353,19 @@ class Store:
 
 
 def _best(scores: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best allowed items by the models' shared :func:`top_k` (ties by ascending
-    index); a NaN score is never served."""
-    return top_k(scores, k, allowed & ~np.isnan(scores))
+    """The ``k`` best allowed items as :func:`movierec.models.base.top_k` orders them (score
+    descending, ties by ascending index; a NaN score is never served), with one partial sort
+    over the whole score vector instead of a gather of the allowed ones first."""
+    valid = allowed & ~np.isnan(scores)
+    m = min(k, int(np.count_nonzero(valid)))
+    if m <= 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.float32)
+    masked = np.where(valid, scores, -np.inf)
+    kth = masked[np.argpartition(masked, len(masked) - m)[len(masked) - m]]
+    cand = np.flatnonzero(valid & (masked >= kth))  # every item tied with the m-th
+    order = np.lexsort((cand, -masked[cand].astype(np.float64)))[:m]
+    best = cand[order]
+    return best.astype(np.int32), masked[best].astype(np.float32)
 
 
 def _item_vectors(model: Recommender) -> np.ndarray | sp.csr_matrix:

@@ -10,6 +10,8 @@ const state = {
   offset: 0,
   total: 0,
   picks: new Map(), // movie id -> movie
+  model: "",        // served model name ("" until /models answers: the server's default)
+  models: [],       // what /models says
   request: 0,       // sequence number: answers of outdated searches are dropped
 };
 const $ = (id) => document.getElementById(id);
@@ -25,8 +27,13 @@ function el(tag, attrs = {}, children = []) {
   return node;
 }
 
+function withModel(path) {
+  if (!state.model) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}model=${encodeURIComponent(state.model)}`;
+}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, {
+  const response = await fetch(withModel(path), {
     headers: { "Accept": "application/json", "Content-Type": "application/json" },
     ...options,
   });
@@ -123,7 +130,7 @@ async function loadMovies(append = false) {
       : "Popular movies";
     $("status").textContent = page.total === 0
       ? "No movie matches: try fewer words or another genre."
-      : `${page.total.toLocaleString("en")} movies`;
+      : `${page.total.toLocaleString("en")} movie${page.total === 1 ? "" : "s"}`;
     $("more").hidden = state.offset >= state.total;
   } catch (error) {
     if (seq === state.request) $("status").textContent = `Could not load movies (${error.message}).`;
@@ -137,6 +144,17 @@ async function recommend() {
   try {
     const body = JSON.stringify({ liked: [...state.picks.keys()], k: N_RECS });
     const answer = await api("/recommendations", { method: "POST", body });
+    const info = state.models.find((m) => m.name === answer.model);
+    $("answered").replaceChildren("Answered by ", el("b", { text: answer.model }),
+      info && info.model !== answer.model ? ` (${info.model})` : "");
+    const ignored = answer.ignored.map((id) => (state.picks.get(id) || { title: `movie ${id}` })
+      .title);
+    $("ignored").hidden = ignored.length === 0 && !answer.popular;
+    $("ignored").textContent = [
+      ignored.length ? `Left out (this model has no ratings for them): ${ignored.join(", ")}.`
+        : "",
+      answer.popular ? "None of your picks could be used: these are popular movies." : "",
+    ].filter(Boolean).join(" ");
     const items = answer.recommendations.map((rec) => {
       const reason = el("p", { class: "reason" });
       const because = rec.reason.match(/^because you liked (.*)$/);
@@ -154,6 +172,22 @@ async function recommend() {
     button.textContent = "Recommend";
     button.disabled = state.picks.size === 0;
   }
+}
+
+async function loadModels() {
+  try {
+    state.models = await api("/models");
+    const fallback = state.models.find((m) => m.default) || state.models[0];
+    if (!fallback) return;
+    let saved = "";
+    try { saved = localStorage.getItem("movierec-model") || ""; } catch (_) { /* no storage */ }
+    state.model = state.models.some((m) => m.name === saved) ? saved : fallback.name;
+    const select = $("model");
+    select.replaceChildren(...state.models.map((m) => el("option", {
+      value: m.name, text: m.name === m.model ? m.name : `${m.name} (${m.model})` })));
+    select.value = state.model;
+    select.hidden = state.models.length < 2;
+  } catch (_) { /* the server's default model answers */ }
 }
 
 async function loadGenres() {
@@ -180,8 +214,9 @@ function debounce(fn, ms) {
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   restorePicks();
+  await loadModels();
   loadGenres();
   loadMovies();
   const search = debounce(() => {
@@ -195,6 +230,12 @@ document.addEventListener("DOMContentLoaded", () => {
     loadMovies();
   });
   $("genre").addEventListener("change", () => { state.genre = $("genre").value; loadMovies(); });
+  $("model").addEventListener("change", () => {
+    state.model = $("model").value;
+    try { localStorage.setItem("movierec-model", state.model); } catch (_) { /* no storage */ }
+    $("results").hidden = true;
+    loadMovies();
+  });
   $("more").addEventListener("click", () => loadMovies(true));
   $("recommend").addEventListener("click", recommend);
   $("clear").addEventListener("click", () => {
