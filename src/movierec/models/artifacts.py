@@ -31,6 +31,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from movierec.errors import ArtifactError, MovierecError
+from movierec.files import new_temp_sibling
 
 if TYPE_CHECKING:
     from movierec.models.base import Recommender
@@ -62,7 +63,7 @@ def save(model: Recommender, path: str | Path) -> Path:
             "(choose another path or remove it)"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = new_temp_sibling(path, suffix=".tmp", folder=True)  # umask mode: others may read it
     try:
         _write(model, tmp)
         _swap_into_place(tmp, path)
