@@ -4,6 +4,7 @@
 #   docker build -t movierec .                              # iALS / EASE / ItemKNN artifacts
 #   docker build -t movierec:torch --build-arg EXTRAS=torch .   # also GMF / MLP / NeuMF
 #   docker run --rm -p 8000:8000 -v "$PWD/artifacts/quickstart:/artifact:ro" movierec
+#   docker run --rm movierec --help                         # any other movierec command
 #
 # An artifact without catalogue.parquet needs its data too:
 #   -v /path/to/data:/data:ro -e MOVIEREC_DATA=/data
@@ -53,6 +54,7 @@ RUN set -e; cd /opt/movierec-build; \
 COPY README.md /opt/movierec-build/
 COPY src /opt/movierec-build/src
 RUN pip install --no-deps /opt/movierec-build && rm -rf /opt/movierec-build
+COPY scripts/docker_entrypoint.py /opt/movierec/entrypoint.py
 
 USER movierec
 WORKDIR /home/movierec
@@ -61,4 +63,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
 
-CMD ["movierec", "serve", "--artifact", "/artifact", "--host", "0.0.0.0", "--port", "8000"]
+# `docker run IMAGE ARGS...` runs `movierec ARGS...` (e.g. `serve --artifact /artifact --workers 2`).
+ENTRYPOINT ["python3", "/opt/movierec/entrypoint.py"]
+CMD ["serve", "--artifact", "/artifact", "--host", "0.0.0.0", "--port", "8000"]

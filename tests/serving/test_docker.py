@@ -185,12 +185,31 @@ def test_container_serves_a_mounted_artifact_and_stops_on_sigterm(podman, image,
         assert answer == client.post("/recommendations", json=body).json()  # the library's answer
 
         assert podman("exec", name, "id", "-u").stdout.strip() == "10001"  # not root
+        podman("healthcheck", "run", name)  # the image's HEALTHCHECK command passes
 
-        start = time.monotonic()
         podman("kill", "--signal", "TERM", name)
-        code = podman("wait", name, timeout=30).stdout.strip()
-        stopped_in = time.monotonic() - start
-        assert code == "0" and stopped_in < 10, (code, stopped_in)
+        try:
+            code = podman("wait", name, timeout=10).stdout.strip()
+        except subprocess.TimeoutExpired:
+            pytest.fail("the serving container did not stop within 10 s of SIGTERM")
+        assert code == "0"  # a graceful stop
+    finally:
+        podman("rm", "--force", "--time", "0", name, check=False)
+
+
+def test_sigterm_while_the_model_loads_stops_the_container(podman, image, planted_artifacts):
+    """PID 1 gets no default SIGTERM action: without a handler from the start, a stop sent
+    while the server still imports and loads was lost and the container ran on."""
+    name = f"movierec-test-early-{os.getpid()}"
+    podman("run", "--detach", "--name", name, "--volume",
+           f"{planted_artifacts['ials']}:/artifact:ro", image)
+    try:
+        time.sleep(0.5)  # inside the entry point's imports (seconds), before uvicorn serves
+        podman("kill", "--signal", "TERM", name)
+        try:
+            podman("wait", name, timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the container did not stop within 10 s of SIGTERM")
     finally:
         podman("rm", "--force", "--time", "0", name, check=False)
 
@@ -208,11 +227,13 @@ def test_build_context_holds_only_what_the_image_installs(podman, base_image, tm
     finally:
         podman("rmi", "--force", tag, check=False)
     files = {Path(p).relative_to("/context").as_posix() for p in listing}
-    allowed_top = {"pyproject.toml", "README.md", "scripts/image_requirements.py"}
+    allowed_top = {"pyproject.toml", "README.md", "scripts/image_requirements.py",
+                   "scripts/docker_entrypoint.py"}
     strays = sorted(f for f in files if f not in allowed_top and not f.startswith("src/"))
     assert not strays, strays
     assert not [f for f in files if "__pycache__" in f or ".egg-info" in f or
                 f.endswith((".pyc", ".parquet"))]
     tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "src", *allowed_top],
-                             capture_output=True, text=True, check=True).stdout.split()
-    assert set(tracked) <= files  # what the image needs does arrive
+                             capture_output=True, text=True)
+    if tracked.returncode == 0:  # a git checkout: what the image needs does arrive
+        assert set(tracked.stdout.split()) <= files
