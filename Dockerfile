@@ -13,7 +13,7 @@
 # Build arguments:
 #   BASE             any image with Python >= 3.11 and its venv module (python:3.11-slim, or
 #                    Debian bookworm with python3 + python3-venv: scripts/build_local_base.sh)
-#   EXTRAS=torch     add CPU-only torch (about 700 MB more) to serve neural (NCF) artifacts
+#   EXTRAS=torch     add CPU-only torch (about 880 MB more) to serve neural (NCF) artifacts
 #   TORCH_INDEX_URL  where CPU torch comes from (default: PyTorch's CPU wheel index)
 #
 # Offline (or through a mirror) with podman: mount a wheel folder and a pip.conf saying where to
@@ -61,8 +61,9 @@ WORKDIR /home/movierec
 EXPOSE 8000
 # Used by Docker (podman keeps it only with `--format docker`).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
-    CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
+    CMD python3 -c "import urllib.request as r; r.urlopen('http://127.0.0.1:8000/health', timeout=4)"
 
-# `docker run IMAGE ARGS...` runs `movierec ARGS...` (e.g. `serve --artifact /artifact --workers 2`).
+# `docker run IMAGE ARGS...` runs `movierec ARGS...`, e.g.
+# `serve --artifact /artifact --host 0.0.0.0 --access-log`.
 ENTRYPOINT ["python3", "/opt/movierec/entrypoint.py"]
 CMD ["serve", "--artifact", "/artifact", "--host", "0.0.0.0", "--port", "8000"]

@@ -54,8 +54,11 @@ MIRROR="${MIRROR:-$(apt_mirror | head -n 1)}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "debootstrap $SUITE from $MIRROR (about a minute)..."
-debootstrap --variant=minbase --include=python3,python3-venv "$SUITE" "$work/root" "$MIRROR" \
-  > "$work/debootstrap.log" 2>&1 || { tail -n 20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+if ! debootstrap --variant=minbase --include=python3,python3-venv "$SUITE" "$work/root" \
+    "$MIRROR" > "$work/debootstrap.log" 2>&1; then
+  tail -n 20 "$work/debootstrap.log" >&2
+  die "debootstrap failed (log above)"
+fi
 # Downloaded .debs and package lists are not needed in an image (about 95 MB).
 rm -rf "$work"/root/var/cache/apt/archives/*.deb "$work"/root/var/lib/apt/lists/*
 tar -C "$work/root" -c . | podman import --change 'CMD ["/bin/bash"]' - "$TAG" >/dev/null

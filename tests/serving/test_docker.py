@@ -71,14 +71,16 @@ class Podman:
 
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory) -> Podman:
-    missing = [tool for tool in ("podman", "runc") if shutil.which(tool) is None]
+    runc = shutil.which("runc") or shutil.which("runc", path="/usr/sbin:/sbin")
+    missing = [tool for tool, path in (("podman", shutil.which("podman")), ("runc", runc))
+               if path is None]
     if missing:
         _unavailable(f"{' and '.join(missing)} not found "
                      "(apt-get install -y podman runc debootstrap)")
     conf = tmp_path_factory.mktemp("podman") / "containers.conf"
     # crun / runc may not set rlimits in some sandboxes; runc copes with hybrid cgroups
     conf.write_text("[containers]\ndefault_ulimits = []\n")
-    return Podman(shutil.which("runc"), conf)
+    return Podman(runc, conf)
 
 
 @pytest.fixture(scope="module")
