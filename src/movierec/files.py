@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
+
+
+def new_temp_sibling(path: Path, suffix: str = ".tmp", folder: bool = False) -> Path:
+    """Create an empty file (or folder) beside ``path`` under a fresh hidden name and return it.
+
+    Unlike :mod:`tempfile`, whose files are private (0600 / 0700), it gets the mode the umask
+    gives any new file (typically 0644 / 0755), so what is renamed into place stays readable by
+    other users, e.g. the Docker image's non-root server reading a mounted artifact.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+        try:
+            if folder:
+                tmp.mkdir()
+            else:
+                open(tmp, "xb").close()
+            return tmp
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
 
 
 def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
@@ -16,8 +35,7 @@ def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = str(new_temp_sibling(path))
     try:
         write(tmp)
         os.replace(tmp, path)

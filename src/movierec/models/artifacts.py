@@ -31,6 +31,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from movierec.errors import ArtifactError, MovierecError
+from movierec.files import new_temp_sibling
 from movierec.models.params import validate_params, without_run_options
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def save(model: Recommender, path: str | Path) -> Path:
             "(choose another path or remove it)"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = new_temp_sibling(path, suffix=".tmp", folder=True)  # umask mode: others may read it
     try:
         _write(model, tmp)
         _swap_into_place(tmp, path)
