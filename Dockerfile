@@ -28,9 +28,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/movierec/bin:$PATH \
-    MOVIEREC_CACHE=/cache \
-    OMP_NUM_THREADS=1 \
-    OPENBLAS_NUM_THREADS=1
+    MOVIEREC_CACHE=/cache
 
 RUN python3 -m venv /opt/movierec \
     && useradd --create-home --uid 10001 movierec \
