@@ -462,11 +462,3 @@ def solve_rows(indptr: np.ndarray, cols: np.ndarray, y: np.ndarray, factors: np.
         s = e
     return out
 
-
-# the registry imports this module for every explicit model name; the neural ones live beside it
-# (torch is imported only when they train or predict)
-from movierec.models import (  # noqa: E402, F401
-    explicit_autorec,
-    explicit_blend,
-    explicit_neural,
-)

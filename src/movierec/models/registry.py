@@ -1,8 +1,10 @@
 """Model name -> Recommender class.
 
 Models register themselves with :func:`register` when their module is imported. The modules that
-ship with movierec are imported lazily, the first time a name is looked up and not yet known, so
-``import movierec`` stays quick and torch is imported only when a torch model is asked for.
+ship with movierec are every module of the ``movierec.models`` package (found on disk, so a new
+model file needs no list to be edited); they are imported lazily, the first time a name is looked
+up and not yet known, so ``import movierec`` stays quick and torch is imported only when a torch
+model trains or scores.
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound=type)
 
-BUILTIN_MODULES: tuple[str, ...] = (
-    "movierec.models.baselines",
-    "movierec.models.implicit_models",
-    "movierec.models.ncf",
-    "movierec.models.explicit",
-    "movierec.models.content",
-    "movierec.models.hybrid",
-)
-"""Modules whose models are registered on first look-up (missing modules are skipped)."""
+SUPPORT_MODULES = frozenset({"artifacts", "base", "ncf_params", "params", "registry"})
+"""Modules of ``movierec.models`` that define no model (never imported for a look-up)."""
+
+
+def _builtin_modules() -> tuple[str, ...]:
+    """Every model module of the ``movierec.models`` package, in name order."""
+    import pkgutil
+
+    import movierec.models as package
+
+    return tuple(f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
+                 if not m.ispkg and m.name not in SUPPORT_MODULES)
+
+
+BUILTIN_MODULES: tuple[str, ...] = _builtin_modules()
+"""Modules whose models are registered on first look-up."""
 
 _REGISTRY: dict[str, type[Recommender]] = {}
 _imported: set[str] = set()
