@@ -15,7 +15,8 @@ from pathlib import Path
 
 from movierec.config import CompareConfig, load_config
 from movierec.evaluation.compare import run_comparison
-from movierec.evaluation.report import markdown, write_outputs
+from movierec.evaluation.report import markdown
+from movierec.evaluation.report_html import write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -252,7 +252,8 @@ def compare(
     """Train, select on validation, test: a table per dataset and protocol, plus files."""
     from movierec.config import CompareConfig, load_config
     from movierec.evaluation.compare import run_comparison
-    from movierec.evaluation.report import rich_tables, write_outputs
+    from movierec.evaluation.report import rich_tables
+    from movierec.evaluation.report_html import write_outputs
 
     cfg = load_config(config, CompareConfig, overrides)
     with console.status("comparing...") as status:

@@ -8,7 +8,8 @@ import re
 import numpy as np
 
 from movierec.evaluation.compare import Comparison, RunResult, learning_curves
-from movierec.evaluation.report import markdown, write_outputs
+from movierec.evaluation.report import markdown
+from movierec.evaluation.report_html import write_outputs
 from movierec.training.history import TrainingHistory
 
 PNG = b"\x89PNG\r\n\x1a\n"

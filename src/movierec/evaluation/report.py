@@ -1,4 +1,5 @@
-"""Comparison outputs: the rich table, ``results.json``, a Markdown table, a bar chart per metric.
+"""Comparison tables and charts: the rich table, a Markdown table, a bar chart per metric
+(:func:`movierec.evaluation.report_html.write_outputs` writes them all with the HTML page).
 
 Every file is written to a temporary name and renamed into place, so an interrupted run never
 leaves a half-written result next to complete ones.
@@ -6,7 +7,6 @@ leaves a half-written result next to complete ones.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -127,19 +127,3 @@ def bar_charts(comparison: Comparison, out_dir: Path) -> dict[tuple[str, str], l
             _atomic_write(path, buf.getvalue())
             written.setdefault((dataset, protocol), []).append(path)
     return written
-
-
-def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path | list[Path]]:
-    """Write ``results.json``, ``results.md`` and the HTML report (``index.html`` with its
-    figures: bar charts, HR/NDCG@K curves, fit time vs quality, learning curves)."""
-    from movierec.evaluation.report_html import write_html_report
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "results.json",
-                  json.dumps(comparison.to_dict(), indent=2, default=str).encode())
-    _atomic_write(out / "results.md", markdown(comparison).encode())
-    page = write_html_report(comparison, out)
-    charts = sorted(out.glob("*.png"))
-    return {"json": out / "results.json", "markdown": out / "results.md", "html": page,
-            "charts": charts}

@@ -1,7 +1,8 @@
 """The comparison's HTML report: tables, HR@K / NDCG@K curves, bar charts with spread over seeds,
 fit time against quality, and the learning curves of every trained model.
 
-``write_html_report`` draws every figure into ``out_dir`` and writes ``index.html`` linking them
+``write_outputs`` writes ``results.json``, ``results.md`` and the page; ``write_html_report`` draws
+every figure into ``out_dir`` and writes ``index.html`` linking them
 by relative paths, so the folder can be copied or served as it is.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from movierec.evaluation.report import (
     groups,
     headline_metrics,
     machine_line,
+    markdown,
 )
 
 _CUTOFF = re.compile(r"^(HR|NDCG)@(\d+)$")
@@ -185,3 +188,17 @@ def write_html_report(comparison: Comparison, out_dir: str | Path) -> Path:
     page = out / "index.html"
     _atomic_write(page, "\n".join(parts).encode())
     return page
+
+
+def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path | list[Path]]:
+    """Write ``results.json``, ``results.md`` and the HTML report (``index.html`` with its
+    figures: bar charts, HR/NDCG@K curves, fit time vs quality, learning curves)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "results.json",
+                  json.dumps(comparison.to_dict(), indent=2, default=str).encode())
+    _atomic_write(out / "results.md", markdown(comparison).encode())
+    page = write_html_report(comparison, out)
+    charts = sorted(out.glob("*.png"))
+    return {"json": out / "results.json", "markdown": out / "results.md", "html": page,
+            "charts": charts}
