@@ -26,16 +26,17 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 
 from movierec.data.dataset import Dataset
 from movierec.data.splits import carve_validation
 from movierec.errors import ModelError
 from movierec.evaluation.metrics import rmse
-from movierec.models.base import Recommender, register
+from movierec.models.base import Params, Recommender, register
 from movierec.options import FitOptions
 from movierec.training.curves import save_curve
 from movierec.training.history import EarlyStopping, TrainingHistory
@@ -113,11 +114,28 @@ class RatingModel(Recommender):
         return float("nan") if np.isnan(pred).any() else rmse(data.rating, pred)
 
 
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class IterativeParams(Params):
+    """What every rating model trained in epochs takes (subclasses change the defaults)."""
+
+    epochs: PositiveInt = Field(10, description="Most epochs; validation picks how many.")
+    valid_fraction: float = Field(
+        0.05, ge=0, lt=1, description="Without a validation set, this share of train picks the "
+        "epoch count, then the model refits on all of train (0: train `epochs` epochs).")
+    patience: PositiveInt = Field(3, description="Epochs without a better validation RMSE "
+                                  "before stopping.")
+    seed: int = 0
+
+
 class IterativeRatingModel(RatingModel):
     """A rating model trained epoch by epoch, with early stopping and learning curves.
 
-    Subclasses set ``epochs``, ``valid_fraction``, ``patience``, ``seed`` in ``__init__`` and
-    implement ``_init_params(train, rng)``, ``_epoch(train, rng)`` and
+    Subclasses declare their :class:`IterativeParams` and implement ``_init_params(train,
+    rng)``, ``_epoch(train, rng)`` and
     ``_state`` / ``_set_state`` (a copy of the learned parameters).
     """
 
@@ -280,18 +298,13 @@ class Biases(_IterativeFactorModel):
         epochs: most sweeps; validation picks how many.
     """
 
+    class Params(IterativeParams):
+        reg_user: NonNegative = 15.0
+        reg_item: NonNegative = 10.0
+        patience: PositiveInt = 2
+
     name = "biases"
     param_grid = {"reg_user": [5.0, 15.0], "reg_item": [5.0, 10.0]}
-
-    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, epochs: int = 10,
-                 valid_fraction: float = 0.05, patience: int = 2,
-                 seed: int = 0) -> None:
-        self.reg_user = reg_user
-        self.reg_item = reg_item
-        self.epochs = epochs
-        self.valid_fraction = valid_fraction
-        self.patience = patience
-        self.seed = seed
 
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:
         self._zero_params(train.n_users, train.n_items, 0)
@@ -324,23 +337,18 @@ class SVDSGD(_IterativeFactorModel):
         epochs: most epochs (validation picks how many). batch_size: ratings per update.
     """
 
+    class Params(IterativeParams):
+        factors: PositiveInt = 150
+        lr: Positive = 0.01
+        reg: NonNegative = 0.1
+        reg_bias: NonNegative = 0.02
+        init_std: Positive = 0.1
+        epochs: PositiveInt = 100
+        batch_size: PositiveInt = 1024
+        patience: PositiveInt = 5
+
     name = "svd-sgd"
     param_grid = {"factors": [50, 150], "reg": [0.05, 0.1]}
-
-    def __init__(self, factors: int = 150, lr: float = 0.01, reg: float = 0.1,
-                 reg_bias: float = 0.02, init_std: float = 0.1, epochs: int = 100,
-                 batch_size: int = 1024, valid_fraction: float = 0.05, patience: int = 5,
-                 seed: int = 0) -> None:
-        self.factors = factors
-        self.lr = lr
-        self.reg = reg
-        self.reg_bias = reg_bias
-        self.init_std = init_std
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.valid_fraction = valid_fraction
-        self.patience = patience
-        self.seed = seed
 
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:
         self._zero_params(train.n_users, train.n_items, 0)
@@ -384,20 +392,15 @@ class MFALS(_IterativeFactorModel):
         init_std: standard deviation of the initial item factors. epochs: most sweeps.
     """
 
+    class Params(IterativeParams):
+        factors: PositiveInt = 50
+        reg: NonNegative = 0.15
+        reg_bias: NonNegative = 0.01
+        init_std: Positive = 0.1
+        epochs: PositiveInt = 30
+
     name = "mf-als"
     param_grid = {"factors": [20, 50], "reg": [0.1, 0.15]}
-
-    def __init__(self, factors: int = 50, reg: float = 0.15, reg_bias: float = 0.01,
-                 init_std: float = 0.1, epochs: int = 30, valid_fraction: float = 0.05,
-                 patience: int = 3, seed: int = 0) -> None:
-        self.factors = factors
-        self.reg = reg
-        self.reg_bias = reg_bias
-        self.init_std = init_std
-        self.epochs = epochs
-        self.valid_fraction = valid_fraction
-        self.patience = patience
-        self.seed = seed
 
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:
         self._zero_params(train.n_users, train.n_items, int(self.factors))

@@ -19,7 +19,13 @@ import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
 from movierec.models.base import register
-from movierec.models.explicit import IterativeRatingModel
+from movierec.models.explicit import (
+    IterativeParams,
+    IterativeRatingModel,
+    NonNegative,
+    Positive,
+    PositiveInt,
+)
 
 __all__ = ["AutoRec"]
 
@@ -45,17 +51,13 @@ class AutoRec(IterativeRatingModel):
     learned = ("rating_range_", "global_mean_", "item_ratings_", "enc_weight_", "enc_bias_",
                "dec_weight_", "dec_bias_", "user_offset_", "item_offset_")
 
-    def __init__(self, hidden: int = 500, reg: float = 0.5, lr: float = 0.001,
-                 epochs: int = 200, batch_size: int = 256, valid_fraction: float = 0.05,
-                 patience: int = 10, seed: int = 0) -> None:
-        self.hidden = hidden
-        self.reg = reg
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.valid_fraction = valid_fraction
-        self.patience = patience
-        self.seed = seed
+    class Params(IterativeParams):
+        hidden: PositiveInt = 500
+        reg: NonNegative = 0.5
+        lr: Positive = 0.001
+        epochs: PositiveInt = 200
+        batch_size: PositiveInt = 256
+        patience: PositiveInt = 10
 
     def expected_shapes(self) -> dict:
         nu, ni, h = self.n_users_, self.n_items_, int(self.hidden)

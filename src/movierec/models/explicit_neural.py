@@ -20,10 +20,17 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from movierec.data.dataset import Dataset
 from movierec.models.base import register
-from movierec.models.explicit import IterativeRatingModel
+from movierec.models.explicit import (
+    IterativeParams,
+    IterativeRatingModel,
+    NonNegative,
+    Positive,
+    PositiveInt,
+)
 
 __all__ = ["NeuralMF", "NeuralSide", "side_features"]
 
@@ -328,20 +335,16 @@ class NeuralMF(NeuralRatingModel):
         biases of each batch. epochs, batch_size: training length and minibatch size.
     """
 
+    class Params(IterativeParams):
+        factors: PositiveInt = 64
+        lr: Positive = 0.003
+        reg: NonNegative = 0.1
+        epochs: PositiveInt = 80
+        batch_size: PositiveInt = 1024
+        patience: PositiveInt = 5
+
     name = "neural-mf"
     param_grid = {"factors": [32, 128], "reg": [0.05, 0.1]}
-
-    def __init__(self, factors: int = 64, lr: float = 0.003, reg: float = 0.1,
-                 epochs: int = 80, batch_size: int = 1024, valid_fraction: float = 0.05,
-                 patience: int = 5, seed: int = 0) -> None:
-        self.factors = factors
-        self.lr = lr
-        self.reg = reg
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.valid_fraction = valid_fraction
-        self.patience = patience
-        self.seed = seed
 
 
 @register
@@ -363,32 +366,17 @@ class NeuralSide(NeuralRatingModel):
     # rating model rightly ranks a user's own (low-rated) group last, which the all-model test
     # (written for implicit rankers) reads as "seen items never in the top len(seen)+40"
 
-    def __init__(self, factors: int = 64, feature_dim: int = 8,
-                 hidden: tuple[int, ...] = (64, 32), dropout: float = 0.5,
-                 weight_decay: float = 0.01,
-                 dot: bool = True, use_age: bool = True,
-                 use_gender: bool = True, use_occupation: bool = True, use_genres: bool = True,
-                 use_year: bool = True, lr: float = 0.003, reg: float = 0.1, epochs: int = 80,
-                 batch_size: int = 1024, valid_fraction: float = 0.05, patience: int = 5,
-                 seed: int = 0) -> None:
-        self.factors = factors
-        self.feature_dim = feature_dim
-        self.hidden = hidden
-        self.dropout = dropout
-        self.weight_decay = weight_decay
-        self.dot = dot
-        self.use_age = use_age
-        self.use_gender = use_gender
-        self.use_occupation = use_occupation
-        self.use_genres = use_genres
-        self.use_year = use_year
-        self.lr = lr
-        self.reg = reg
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.valid_fraction = valid_fraction
-        self.patience = patience
-        self.seed = seed
+    class Params(NeuralMF.Params):
+        feature_dim: PositiveInt = 8
+        hidden: tuple[PositiveInt, ...] = (64, 32)
+        dropout: float = Field(0.5, ge=0, lt=1)
+        weight_decay: NonNegative = 0.01
+        dot: bool = True
+        use_age: bool = True
+        use_gender: bool = True
+        use_occupation: bool = True
+        use_genres: bool = True
+        use_year: bool = True
 
     def _enabled(self) -> dict[str, int]:
         sizes = dict(zip(FEATURES, (int(s) for s in self.feature_sizes_), strict=True))

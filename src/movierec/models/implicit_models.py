@@ -16,11 +16,17 @@ import scipy.optimize
 from pydantic import Field
 
 from movierec.data.dataset import Dataset
-from movierec.models.base import FactorRecommender, register
+from movierec.models.base import FactorRecommender, Params, register
 from movierec.options import FitOptions
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _FactorParams(Params):
+    factors: PositiveInt = Field(64, description="Latent dimensions.")
+    seed: int = 0
 
 
 @register
@@ -39,19 +45,10 @@ class IALS(FactorRecommender):
         "alpha": [5.0, 20.0, 40.0],
     }
 
-    def __init__(
-        self,
-        factors: PositiveInt = 64,
-        regularization: Annotated[float, Field(ge=0)] = 0.1,
-        alpha: Positive = 20.0,
-        iterations: PositiveInt = 15,
-        seed: int = 0,
-    ):
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.seed = seed
+    class Params(_FactorParams):
+        regularization: NonNegative = 0.1
+        alpha: Positive = Field(20.0, description="Confidence of an observed interaction.")
+        iterations: PositiveInt = 15
 
     def factor_dim(self) -> int:
         return int(self.factors)
@@ -114,19 +111,10 @@ class BPR(FactorRecommender):
         "regularization": [0.001, 0.01],
     }
 
-    def __init__(
-        self,
-        factors: PositiveInt = 64,
-        learning_rate: Positive = 0.01,
-        regularization: Annotated[float, Field(ge=0)] = 0.01,
-        iterations: PositiveInt = 100,
-        seed: int = 0,
-    ):
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.seed = seed
+    class Params(_FactorParams):
+        learning_rate: Positive = 0.01
+        regularization: NonNegative = 0.01
+        iterations: PositiveInt = 100
 
     def factor_dim(self) -> int:
         return int(self.factors) + 1

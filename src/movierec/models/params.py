@@ -71,7 +71,8 @@ def params_model(cls: type) -> type[Params]:
     """The :class:`Params` model of a model class: its declared ``Params``, else one derived from
     the keyword arguments of its ``__init__`` (annotations resolved, defaults kept)."""
     declared = getattr(cls, "Params", None)
-    if isinstance(declared, type) and issubclass(declared, Params):
+    own_init = getattr(cls.__init__, "__qualname__", "") != "Recommender.__init__"
+    if isinstance(declared, type) and issubclass(declared, Params) and not own_init:
         return declared
     hints = typing.get_type_hints(cls.__init__, include_extras=True)
     fields: dict[str, Any] = {}
