@@ -94,3 +94,22 @@ def test_fast_dropout_keeps_the_expected_share_and_scale():
     assert torch.allclose(y[y != 0], torch.tensor(256.0 / (256 - 51)))
     assert abs(float(y.mean()) - 1.0) < 0.02  # unbiased
     assert torch.equal(fast_dropout(x, 0.0), x)
+
+
+def test_scoring_keeps_the_item_half_of_the_first_layer_and_drops_it_when_weights_change():
+    """Scoring every item projects the item table through the first MLP layer once (it does not
+    depend on the user); the cached projection must equal the fresh one and follow updates."""
+    torch.manual_seed(0)
+    net = NeuMF(30, 20, 4, 4, [8, 4]).eval()
+    users, items = net.user_vectors(torch.arange(3)), torch.arange(20)
+    with torch.enable_grad():
+        fresh = net.score_grid(users, items).detach()
+    with torch.no_grad():
+        cached = net.score_grid(users, items)
+        torch.testing.assert_close(cached, fresh)
+        torch.testing.assert_close(net.score_grid(users, items), fresh)  # from the cache
+        net.mlp.item.weight.add_(1.0)  # an in-place update (an optimiser step) changes them
+        moved = net.score_grid(users, items)
+    with torch.enable_grad():
+        torch.testing.assert_close(moved, net.score_grid(users, items).detach())
+    assert not torch.allclose(moved, fresh)

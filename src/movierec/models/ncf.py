@@ -161,15 +161,46 @@ class NCFRecommender(Recommender):
 
     # ------------------------------------------------------------------ new users
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
-        """A ``float32`` user vector for someone not in train: ``fold_in_steps`` Adam steps on a
-        fresh user embedding (item side frozen), log loss on the picks (targets by
-        ``label_mode``) against sampled unpicked items. Deterministic for the same picks."""
+        """A ``float32`` user vector for someone not in train (no retraining).
+
+        ``fold_in_method="pooled"`` (default): the trained users' map from items to user vectors
+        applied to the picks, shrunk towards the mean user (:mod:`movierec.models.ncf_fold_in`);
+        with ``ratings`` and a ``hard`` / ``soft`` label mode only the positive picks count.
+        ``"adam"``: ``fold_in_steps`` Adam steps on a fresh user vector (item side frozen), log
+        loss on the picks against sampled unpicked items. Deterministic for the same picks."""
         items, r = self._picks(item_idx, ratings)
         if len(items) == 0:
             raise ModelError("fold_in: give at least one item")
-        from movierec.training.fit import fold_in_vector
+        params = self.typed_params()
+        if params.fold_in_method == "adam":
+            from movierec.training.fit import fold_in_vector
 
-        return fold_in_vector(self.typed_params(), self.network(), self.n_items_, items, r)
+            return fold_in_vector(params, self.network(), self.n_items_, items, r)
+        if ratings is not None and params.label_mode != "binary":
+            from movierec.data.labels import observed_targets
+            from movierec.training.fit import thresholds_of
+
+            positive = observed_targets(r, params.label_mode, thresholds_of(params)) >= 0.5
+            items = items[positive] if positive.any() else items
+        return self._pooled_fold_in().vector(items)
+
+    def _pooled_fold_in(self):
+        """The fold-in map of the current weights (fitted once, a few ms, then cached)."""
+        cached = getattr(self, "_fold_in_cache", None)
+        if cached is not None and cached[0] is self.weights_ and \
+                cached[1].shrinkage == self.fold_in_shrinkage:
+            return cached[1]
+        import torch
+
+        from movierec.models.ncf_fold_in import PooledFoldIn
+
+        net = self.network()
+        with torch.no_grad():
+            users = net.user_vectors(torch.arange(self.n_users_)).float().numpy()
+            items = np.hstack([t.detach().float().numpy() for t in net.item_tables()])
+        fold = PooledFoldIn(users, items, self.seen_, self.fold_in_shrinkage)
+        self._fold_in_cache = (self.weights_, fold)
+        return fold
 
 
 def _unit_rows(m: np.ndarray) -> np.ndarray:

@@ -75,8 +75,15 @@ class NCFParams(Params):
     diversity_alpha: NonNegative = Field(0.0, description="Weight of the genre-diversity "
                                          "penalty (movierec.training.losses).")
     diversity_temperature: Positive = 1.0
-    fold_in_steps: int = Field(100, ge=0, description="Optimisation steps of a new person's "
-                               "user vector (see NCF fold_in).")
+    fold_in_method: Literal["pooled", "adam"] = Field(
+        "pooled", description="How a new person gets a user vector: `pooled`, a map learned "
+        "from the trained users (their vectors from their items' embeddings), shrunk towards the "
+        "mean user (movierec.models.ncf_fold_in; microseconds); `adam`: fold_in_steps Adam steps "
+        "through the network (100-250 ms).")
+    fold_in_shrinkage: NonNegative = Field(
+        3.0, description="`pooled`: the number of picks at which a person's own signal and the "
+                         "mean user weigh the same.")
+    fold_in_steps: int = Field(100, ge=0, description="`adam`: optimisation steps.")
 
     @model_validator(mode="after")
     def _something_to_train(self) -> NCFParams:
@@ -121,6 +128,7 @@ class NeuMFParams(GMFParams, MLPParams):
                          "output at initialisation.")
 
 
-PRETRAIN_EXCLUDED = frozenset({"diversity_alpha", "diversity_temperature", "fold_in_steps"})
+PRETRAIN_EXCLUDED = frozenset({"diversity_alpha", "diversity_temperature", "fold_in_method",
+                               "fold_in_shrinkage", "fold_in_steps"})
 """Shared settings NeuMF does *not* hand to the GMF and MLP it pre-trains (the regulariser and
 the fold-in belong to the fused model)."""

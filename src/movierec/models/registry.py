@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound=type)
 
-SUPPORT_MODULES = frozenset({"artifacts", "base", "ncf_params", "params", "registry"})
+SUPPORT_MODULES = frozenset({"artifacts", "base", "ncf_fold_in", "ncf_params", "params", "registry",
+                             "text_embeddings"})
 """Modules of ``movierec.models`` that define no model (never imported for a look-up)."""
 
 

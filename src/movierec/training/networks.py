@@ -80,7 +80,19 @@ class _Tower(nn.Module):
     ) -> torch.Tensor:
         """Last layer ``(U, M, out_dim)`` for every (user vector, item) pair."""
         hu = self.first_user(user_vecs)
-        return self._top(hu[:, None, :] + self._project(self.first_item, item_table, items)[None])
+        return self._top(hu[:, None, :] + self._item_half(item_table, items)[None])
+
+    def _item_half(self, item_table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """The first layer's item half for ``items``. Scoring (eval mode, no gradients) keeps the
+        whole table's projection, computed once, since it does not depend on the user."""
+        if self.training or torch.is_grad_enabled():
+            self._items_projected = None
+            return self._project(self.first_item, item_table, items)
+        cached = getattr(self, "_items_projected", None)
+        if cached is None or cached[0] is not item_table or cached[1] != item_table._version:
+            cached = (item_table, item_table._version, self.first_item(item_table))
+            self._items_projected = cached
+        return nn.functional.embedding(items, cached[2])
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
         if self.dropout > 0 and self.training:
