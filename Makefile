@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make quickstart   set up .venv (if needed), train the default model once, serve the app
+#   make quickstart   set up .venv (if needed), train NeuMF and iALS once, serve the app
 #   make test         set up .venv (if needed) and run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -22,7 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	@bash scripts/check_no_cuda.sh $(BIN)/pip
 	@touch $@
 
-# Get ml-latest-small, train the default model once (iALS, seconds), serve the app.
+# Get ml-latest-small, train NeuMF (about a minute, with a progress bar) and iALS (seconds) once,
+# serve both (NeuMF answers by default; the page switches).
 HOST ?= 127.0.0.1
 PORT ?= 8000
 quickstart: setup

@@ -339,9 +339,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         folder = Path(tmp)
         if args.artifact is None:
-            from movierec.serving.launch import prepare_quickstart
+            from movierec.serving.quickstart import prepare_quickstart
 
-            args.artifact = prepare_quickstart(args.data_dir, folder / "ials", progress=print)
+            ((_, args.artifact),) = prepare_quickstart(args.data_dir, folder, ("ials",),
+                                                       progress=print)
         machine = machine_info()
         print(f"# machine: {machine['cpu']}, {machine['cpus']} CPUs, Python "
               f"{machine['python']}; load average {_load()}")

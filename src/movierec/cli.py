@@ -421,26 +421,29 @@ def serve(
 @app.command("quickstart")
 def quickstart(
     data_dir: DataDirOption = None,
-    artifact: Annotated[Path, typer.Option(help="Where the trained model is kept.")]
+    folder: Annotated[Path, typer.Option(
+        "--folder", help="Where the trained models are kept (one folder each).")]
     = Path("artifacts/quickstart"),
-    model: Annotated[str, typer.Option(help="Model to train when no artifact exists.")] = "ials",
-    retrain: Annotated[bool, typer.Option(help="Train again even if the artifact exists.")]
+    models: Annotated[list[str] | None, typer.Option(
+        "--model", help="Models to train and serve (repeat); the first is the default. "
+        "Default: neumf, then ials.")] = None,
+    retrain: Annotated[bool, typer.Option(help="Train again even if the artifacts exist.")]
     = False,
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (about one per core).")] = 1,
     serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the app "
                                             "afterwards.")] = True,
 ) -> None:
-    """Get ml-latest-small, train the default model if needed, and serve the web app."""
-    from movierec.serving.launch import prepare_quickstart
+    """Get ml-latest-small, train NeuMF and iALS once (kept), and serve the web app."""
     from movierec.serving.launch import serve as run_server
+    from movierec.serving.quickstart import QUICKSTART_MODELS, prepare_quickstart
 
-    with console.status("preparing...") as status:
-        path = prepare_quickstart(data_dir, artifact, model, retrain,
-                                  progress=lambda msg: (status.update(msg),
-                                                        console.print(f"[dim]{msg}[/]")))
+    named = prepare_quickstart(data_dir, folder, tuple(models or QUICKSTART_MODELS), retrain,
+                               progress=lambda msg: err_console.print(f"[dim]{msg}[/]"))
     if serve_app:
-        run_server(path, host, port, data_dir,
+        run_server([f"{name}={path}" for name, path in named], host, port, data_dir,
+                   workers=workers,
                    progress=lambda msg: console.print(f"[bold green]{msg}[/]"))
 
 

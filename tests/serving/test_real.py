@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -85,15 +86,28 @@ def test_real_store_answers(real_store):
 
 
 def test_quickstart_trains_once_then_reuses(real_data_dir, tmp_path):
-    from movierec.serving.launch import prepare_quickstart
+    from movierec.serving.quickstart import prepare_quickstart
 
     said: list[str] = []
-    path = prepare_quickstart(real_data_dir, tmp_path / "qs", progress=said.append)
+    ((name, path),) = prepare_quickstart(real_data_dir, tmp_path / "qs", ("ials",),
+                                         progress=said.append)
+    assert name == "ials" and path == tmp_path / "qs" / "ials"
     assert (path / "config.json").is_file() and (path / "catalogue.parquet").is_file()
-    assert any(m.startswith("trained ials in") for m in said)
+    assert any(m.startswith("ials: trained in") for m in said)
     said.clear()
-    assert prepare_quickstart(real_data_dir, path, progress=said.append) == path
+    assert prepare_quickstart(real_data_dir, tmp_path / "qs", ("ials",),
+                              progress=said.append) == [("ials", path)]
     assert any("already trained" in m for m in said)
+
+
+def test_quickstart_serves_the_shipped_neumf_recipe():
+    """The app's hero model is the tuned recipe of configs/, not a copy that drifts from it."""
+    from movierec.config import TrainConfig, load_config
+    from movierec.serving.quickstart import QUICKSTART_MODELS, RECIPES
+
+    root = Path(__file__).resolve().parents[2]
+    recipe = load_config(root / "configs" / "neumf-ml-latest-small.yaml", TrainConfig)
+    assert QUICKSTART_MODELS[0] == "neumf" and RECIPES["neumf"] == recipe.model.params
 
 
 def test_train_writes_the_catalogue_so_serving_needs_no_data(real_data_dir, tmp_path):
