@@ -21,7 +21,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "neumf": {"factors": 64, "mlp_factors": 64, "layers": [128, 64], "dropout": 0.2,
               "l2": 0.003, "n_negatives": 8, "batch_size": 8192, "recency_boost": 3.0,
               "recency_half_life": 10.0, "pretrain": True, "pretrain_lr": 0.003,
-              "pretrain_epochs": [17, 10], "alpha": 0.7, "lr": 0.0003, "epochs": 1},
+              "pretrain_epochs": [17, 10], "alpha": 0.7, "lr": 0.0003, "epochs": 1,
+              "fold_in_shrinkage": 1.0},
     "ials": {"factors": 64, "regularization": 0.1, "alpha": 20.0, "iterations": 15},
     "ease": {"l2": 200.0},
 }
