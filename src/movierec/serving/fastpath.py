@@ -18,7 +18,7 @@ from collections import OrderedDict
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from movierec.serving.http import dumps
+from movierec.serving.http import dumps, replay_body
 from movierec.serving.schemas import MAX_ID, MAX_K, PicksRequest
 from movierec.serving.served import ServedModels
 from movierec.serving.store import BadRequest, NotFound, PicksAnswer, Recommendation, Store
@@ -163,15 +163,7 @@ async def _read_body(receive):
         if not message.get("more_body", False):
             break
     body = b"".join(chunks)
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-    return body, replay
+    return body, replay_body(body, receive)
 
 
 async def _send_json(send, body: bytes) -> None:

@@ -130,10 +130,12 @@ class Guard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
 
-def _replay(body: bytes, receive):
+def replay_body(body: bytes, receive):
+    """An ASGI ``receive`` that first gives ``body`` (already read) as one message, then
+    whatever ``receive`` gives (a disconnect)."""
     sent = False
 
     async def replay():

@@ -259,6 +259,7 @@ class MLP(_Scorer):
                         else None)
 
     user_table = GMF.user_table
+    _users = GMF._users
     new_user_vector = GMF.new_user_vector
 
     def _pairs(self, u, i, w):
@@ -273,9 +274,7 @@ class MLP(_Scorer):
     def item_tables(self) -> list[torch.Tensor]:
         return [self.item.weight]
 
-    def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
-        """``(U, mlp_factors)``: what :meth:`score_grid` needs to know about users ``u``."""
-        return nn.functional.embedding(u, self.user_table())
+    user_vectors = GMF.user_vectors  # (U, mlp_factors): what score_grid needs about users u
 
 
 class NeuMF(_Scorer):
