@@ -281,9 +281,30 @@ def test_train_off_a_terminal_prints_progress_lines(real_data_dir, tmp_path):
     assert "epoch" not in quiet.stderr
 
 
-def test_bad_config_values_fail_before_any_data_loads(tmp_path, capsys):
+@pytest.mark.parametrize(("params", "run_section", "message"), [
+    ("{lr: fast}", "{}", "lr: 'fast' is not allowed"),
+    ("{lr: true}", "{}", "lr: True is a boolean"),
+    ("{factors: -8}", "{}", "factors: -8 is not allowed"),
+    ("{n_negatives: -1}", "{}", "n_negatives: -1 is not allowed"),
+    ("{layers: abc}", "{}", "layers: 'abc' is not allowed"),
+    ("{epochs: -3}", "{}", "epochs: -3 is not allowed"),
+    ("{batch_size: 0}", "{}", "batch_size: 0 is not allowed"),
+    ("{dropout: 2.0}", "{}", "dropout: 2.0 is not allowed"),
+    ("{num_threads: 2}", "{}", "'num_threads' is a run option"),
+    ("{}", "{device: cuda}", "'cuda' is not available on this machine"),
+    ("{}", "{device: tpu}", "unknown device 'tpu'"),
+])
+def test_bad_config_values_fail_before_any_data_loads(tmp_path, capsys, params, run_section,
+                                                      message):
+    """One line naming the key, the value and what is allowed; the (missing) dataset is never
+    reached, so no data was loaded."""
+    import torch
+
+    if "cuda" in run_section and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
     config = tmp_path / "bad.yaml"
-    config.write_text("dataset: no-such-release\nmodel: {name: neumf, params: {lr: fast}}\n")
+    config.write_text(f"dataset: no-such-release\nmodel: {{name: neumf, params: {params}}}\n"
+                      f"run: {run_section}\n")
     assert run_main("train", str(config)) == 2
-    err = capsys.readouterr().err
-    assert "lr: 'fast' is not allowed" in err and "no-such-release" not in err
+    err = capsys.readouterr().err.strip()
+    assert message in err and "no-such-release" not in err and len(err.splitlines()) == 1

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from movierec.errors import MovierecError
@@ -560,7 +561,8 @@ def main() -> None:
     try:
         app()
     except MovierecError as e:
-        err_console.print(f"[red]error:[/] {e}")
+        # one line whatever the terminal's width (soft wrap); markup in the message is text
+        err_console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise SystemExit(2) from None
 
 

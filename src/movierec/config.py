@@ -117,7 +117,8 @@ def load_config(path: str | Path, kind: type[BaseModel], overrides: list[str] | 
         cfg = kind.model_validate(raw)
     except ValidationError as e:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
         )
         raise MovierecError(f"{path}: {problems}") from None
     for spec in _model_specs(cfg):

@@ -315,6 +315,7 @@ def run_comparison(
     from movierec.data.loading import load_dataset
 
     data_dir = data_dir or cfg.data_dir
+    cfg.run.check_device()  # before any data loads
     results: list[RunResult] = []
     ranking = [p for p in cfg.protocols if p != "p3"]
     for name in cfg.datasets:

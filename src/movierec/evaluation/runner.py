@@ -93,6 +93,7 @@ def evaluate_one(
     spec, options, cfg = (None, FitOptions(), None) if artifact is not None else run_spec(
         model, config, overrides)
     dataset = dataset or default_dataset(cfg, artifact)
+    options.check_device()  # before any data loads
     if protocol == "p3":
         if spec is None:
             raise MovierecError("P3 trains one model per fold; pass --model or --config, "
@@ -162,6 +163,7 @@ def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tupl
     from movierec.models.artifacts import save
 
     data_dir = data_dir or cfg.data_dir
+    cfg.run.check_device()  # before any data loads
     train = train_part(load_dataset(cfg.dataset, data_dir), data_dir, cfg.split)
     model = build(cfg.model, dict(cfg.model.params), cfg.seed)
     t0 = time.perf_counter()
