@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -70,7 +70,7 @@ def datasets_list(data_dir: DataDirOption = None, as_json: JsonOption = False) -
     from movierec.data.download import find_local
     from movierec.data.registry import RELEASES
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in RELEASES.values():
         local = find_local(r.name, data_dir)
         rows.append({
@@ -150,10 +150,10 @@ def datasets_labels(
     ds = train_part(load_dataset(name, data_dir), data_dir, split)
     table = labelled_table(ds, mode, negatives, seed)
     path = write_labelled_table(table, out)
-    counts = {"rows": table.height,
-              "observed": int(table["rating"].is_not_null().sum()),
-              "positive_targets": float(table["interaction"].sum()),
-              "path": str(path)}
+    counts: dict[str, Any] = {"rows": table.height,
+                              "observed": int(table["rating"].is_not_null().sum()),
+                              "positive_targets": float(table["interaction"].sum()),
+                              "path": str(path)}
     if as_json:
         print_json(counts)
         return
@@ -265,7 +265,7 @@ def compare(
     out_dir = out or Path(cfg.output_dir or Path("results") / cfg.name)
     written = write_outputs(comparison, out_dir)
     console.print(f"wrote {written['json']}, {written['markdown']}, {written['html']} and "
-                  f"{len(written['charts'])} figures in {out_dir}")
+                  f"{len(cast(list[Path], written['charts']))} figures in {out_dir}")
 
 
 @app.command("train")
@@ -327,6 +327,7 @@ def recommend(
         recs = store.for_user(user, k)
         who = f"user {user}"
     else:
+        assert liked is not None  # exactly one of --user and --liked, checked above
         try:
             ids = [int(x) for x in liked.split(",") if x.strip()]
         except ValueError:
@@ -436,9 +437,11 @@ def quickstart(
     from movierec.serving.launch import serve as run_server
 
     with console.status("preparing...") as status:
-        path = prepare_quickstart(data_dir, artifact, model, retrain,
-                                  progress=lambda msg: (status.update(msg),
-                                                        console.print(f"[dim]{msg}[/]")))
+        def say(msg: str) -> None:
+            status.update(msg)
+            console.print(f"[dim]{msg}[/]")
+
+        path = prepare_quickstart(data_dir, artifact, model, retrain, progress=say)
     if serve_app:
         run_server(path, host, port, data_dir,
                    progress=lambda msg: console.print(f"[bold green]{msg}[/]"))
