@@ -12,7 +12,7 @@ Fallbacks: an item without train ratings gets ``mu + user offset``, a user witho
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +20,9 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.models.base import register
 from movierec.models.explicit import IterativeRatingModel
+
+if TYPE_CHECKING:  # torch is imported inside the functions that train
+    import torch
 
 __all__ = ["AutoRec"]
 
@@ -29,6 +32,11 @@ PAIRS_PER_CHUNK = 1 << 16
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free logistic
+
+
+def _encoder_decoder(net: torch.nn.Sequential) -> tuple[torch.nn.Linear, torch.nn.Linear]:
+    """The two ``Linear`` layers of the ``Linear, Sigmoid, Linear`` network."""
+    return cast("torch.nn.Linear", net[0]), cast("torch.nn.Linear", net[2])
 
 
 @register
@@ -44,6 +52,7 @@ class AutoRec(IterativeRatingModel):
     param_grid = {"hidden": [300, 500], "reg": [0.5, 1.0]}
     learned = ("rating_range_", "global_mean_", "item_ratings_", "enc_weight_", "enc_bias_",
                "dec_weight_", "dec_bias_", "user_offset_", "item_offset_")
+    _hidden_cache: np.ndarray | None  # every item's code, until the weights change
 
     def __init__(self, hidden: int = 500, reg: float = 0.5, lr: float = 0.001,
                  epochs: int = 200, batch_size: int = 256, valid_fraction: float = 0.05,
@@ -88,7 +97,7 @@ class AutoRec(IterativeRatingModel):
         import torch
 
         net, opt, reg = self._net, self._opt, float(self.reg)
-        enc, dec = net[0], net[2]
+        enc, dec = _encoder_decoder(net)
         rows, bs = self._rows, int(self.batch_size)
         perm = rows[rng.permutation(len(rows))]
         for s in range(0, len(perm), bs):
@@ -105,7 +114,7 @@ class AutoRec(IterativeRatingModel):
         self._flatten()
 
     def _flatten(self) -> None:
-        enc, dec = self._net[0], self._net[2]
+        enc, dec = _encoder_decoder(self._net)
         self.enc_weight_ = enc.weight.detach().numpy().copy()
         self.enc_bias_ = enc.bias.detach().numpy().copy()
         self.dec_weight_ = dec.weight.detach().numpy().copy()
@@ -127,10 +136,11 @@ class AutoRec(IterativeRatingModel):
     # -------------------------------------------------------------- prediction
     def _hidden(self) -> np.ndarray:
         """``float32 (n_items, hidden)``: every item's code (cached until the weights change)."""
-        if getattr(self, "_hidden_cache", None) is None:
+        hidden: np.ndarray | None = getattr(self, "_hidden_cache", None)
+        if hidden is None:
             pre = np.asarray(self.item_ratings_ @ self.enc_weight_.T) + self.enc_bias_
-            self._hidden_cache = _sigmoid(pre).astype(np.float32)
-        return self._hidden_cache
+            hidden = self._hidden_cache = _sigmoid(pre).astype(np.float32)
+        return hidden
 
     def _fallback(self, u: np.ndarray, i: np.ndarray, out: np.ndarray) -> np.ndarray:
         cold_item = self.item_ratings_.indptr[i + 1] == self.item_ratings_.indptr[i]
