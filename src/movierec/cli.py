@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -71,7 +71,7 @@ def datasets_list(data_dir: DataDirOption = None, as_json: JsonOption = False) -
     from movierec.data.download import find_local
     from movierec.data.registry import RELEASES
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in RELEASES.values():
         local = find_local(r.name, data_dir)
         rows.append({
@@ -151,10 +151,10 @@ def datasets_labels(
     ds = train_part(load_dataset(name, data_dir), data_dir, split)
     table = labelled_table(ds, mode, negatives, seed)
     path = write_labelled_table(table, out)
-    counts = {"rows": table.height,
-              "observed": int(table["rating"].is_not_null().sum()),
-              "positive_targets": float(table["interaction"].sum()),
-              "path": str(path)}
+    counts: dict[str, Any] = {"rows": table.height,
+                              "observed": int(table["rating"].is_not_null().sum()),
+                              "positive_targets": float(table["interaction"].sum()),
+                              "path": str(path)}
     if as_json:
         print_json(counts)
         return
@@ -266,7 +266,7 @@ def compare(
     out_dir = out or Path(cfg.output_dir or Path("results") / cfg.name)
     written = write_outputs(comparison, out_dir)
     console.print(f"wrote {written['json']}, {written['markdown']}, {written['html']} and "
-                  f"{len(written['charts'])} figures in {out_dir}")
+                  f"{len(cast(list[Path], written['charts']))} figures in {out_dir}")
 
 
 @app.command("train")
@@ -328,6 +328,7 @@ def recommend(
         recs = store.for_user(user, k)
         who = f"user {user}"
     else:
+        assert liked is not None  # exactly one of --user and --liked, checked above
         try:
             ids = [int(x) for x in liked.split(",") if x.strip()]
         except ValueError:

@@ -281,6 +281,23 @@ def test_blend_of_torch_members_round_trips(data, tmp_path):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_blend_with_a_blend_member_scores_a_folded_in_person(data):
+    # a blend splits its fold-in state by each member's fold_in_size; a member blend had none
+    _, train, _ = data
+    inner = {"name": "explicit-blend",
+             "params": {"members": [{"name": "global-mean"},
+                                    {"name": "biases", "params": FAST["biases"]}]}}
+    blend = create("explicit-blend",
+                   members=[inner, {"name": "biases", "params": FAST["biases"]}]).fit(train)
+    picks, ratings = train.csr[3].indices, train.csr[3].data
+    state = blend.fold_in(picks, ratings)
+    scores = blend.score_folded(state)
+    assert scores.shape == (train.n_items,) and np.isfinite(scores).all()
+    assert len(state) == blend.fold_in_size()
+    lo, hi = blend.rating_range_
+    assert (scores >= lo).all() and (scores <= hi).all()
+
+
 def test_curve_files(tmp_path):
     curve = TrainingHistory("a/b c", monitor="valid RMSE", mode="min")
     for t, v in [(1.0, 1.1), (0.8, 0.9), (0.7, 0.95)]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,16 @@ def test_base_must_be_a_neural_model(planted, tmp_path):
         HybridRecommender(base=str(pop)).fit(planted.train, options=ONE)
     with pytest.raises(ArtifactError):
         HybridRecommender(base=str(tmp_path / "missing")).fit(planted.train, options=ONE)
+
+
+def test_a_base_description_naming_another_model_is_refused(planted, base_artifact):
+    # the tuned model is rebuilt from base_config_; a non-neural class would take the weights
+    # and answer with its own scores (popularity) or fail on a missing attribute
+    _, path = base_artifact
+    hybrid = HybridRecommender(base=str(path), epochs=0).fit(planted.train, options=ONE)
+    hybrid.base_config_ = np.array(json.dumps({"model": "popularity", "params": {}}))
+    with pytest.raises(ModelError, match="not a neural"):
+        hybrid.score_all(np.arange(3))
 
 
 def test_unknown_content_and_empty_rows_are_errors(planted):

@@ -52,7 +52,7 @@ def _check_width(path: Path, df: pl.DataFrame, width: int, layout: str) -> None:
 
 
 def _parse(
-    path: Path, values: pl.Series, linenos: np.ndarray, dtype: pl.DataType, what: str
+    path: Path, values: pl.Series, linenos: np.ndarray, dtype: type[pl.DataType], what: str
 ) -> np.ndarray:
     """Cast text fields to numbers; the first failure raises naming its line."""
     text = values.str.strip_chars()

@@ -53,11 +53,10 @@ class Split:
     def all_ratings(self) -> Dataset:
         """Train, validation and test ratings together, as one Dataset (canonical order)."""
         parts = [p for p in (self.train, self.valid, self.test) if p is not None]
-        return self.train.with_ratings(
-            *(np.concatenate([getattr(p, a) for p in parts])
-              for a in ("user_idx", "item_idx", "rating", "timestamp")),
-            name=self.name,
-        )
+        user_idx, item_idx, rating, timestamp = (
+            np.concatenate([getattr(p, a) for p in parts])
+            for a in ("user_idx", "item_idx", "rating", "timestamp"))
+        return self.train.with_ratings(user_idx, item_idx, rating, timestamp, name=self.name)
 
     def __repr__(self) -> str:
         valid = f", valid={self.valid.n_ratings:,}" if self.valid is not None else ""
@@ -163,7 +162,7 @@ def with_validation(
                                     names=(split.train.name, f"{split.name}/valid"))
     out = replace(split, train=train, valid=valid)
     if n_negatives:
-        negs = sample_negatives(out.all_ratings(), out.valid, n_negatives, seed)
+        negs = sample_negatives(out.all_ratings(), valid, n_negatives, seed)
         out = replace(out, valid_negatives=negs)
     return out
 
@@ -272,23 +271,25 @@ def with_negatives_file(split: Split, path: str | Path) -> Split:
             f"negatives are for {len(np.unique(neg_users))} users (one line each expected), "
             f"the test part has {split.test.n_ratings}: the files are not one set",
         )
-    out = replace(split, negatives=negs[order])
-    _check_negatives(out, path, order)
+    negatives = negs[order]
+    out = replace(split, negatives=negatives)
+    _check_negatives(out, negatives, path, order)
     return out
 
 
-def _check_negatives(split: Split, path: Path, order: np.ndarray) -> None:
-    """Raise naming the line of the first negative that its user rated (train or test)."""
+def _check_negatives(split: Split, negatives: np.ndarray, path: Path, order: np.ndarray) -> None:
+    """Raise naming the line of the first of ``negatives`` (``split``'s) that its user rated
+    (train or test)."""
     every = split.all_ratings()
     rated = np.sort(every.user_idx.astype(np.int64) * every.n_items + every.item_idx)
-    keys = split.test.user_idx.astype(np.int64)[:, None] * every.n_items + split.negatives
+    keys = split.test.user_idx.astype(np.int64)[:, None] * every.n_items + negatives
     pos = np.minimum(np.searchsorted(rated, keys), len(rated) - 1)
     hit = rated[pos] == keys
     if hit.any():
         r, c = np.argwhere(hit)[0]
         raise DataFormatError(
             path, int(order[r]) + 1,
-            f"movie id {int(every.item_ids[split.negatives[r, c]])} is a negative of user id "
+            f"movie id {int(every.item_ids[negatives[r, c]])} is a negative of user id "
             f"{int(every.user_ids[split.test.user_idx[r]])}, who rated it",
         )
 

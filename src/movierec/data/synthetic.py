@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -130,7 +131,8 @@ def generate(
         if missing:
             raise ValueError(f"give a preset ({', '.join(PRESETS)}) or all of {missing}")
         base = Shape(n_users, n_items, n_ratings)  # type: ignore[arg-type]
-    shape = replace(base, **{k: v for k, v in sizes.items() if v is not None})
+    given: dict[str, Any] = {k: v for k, v in sizes.items() if v is not None}
+    shape = replace(base, **given)
     if half_stars is not None:
         shape = replace(shape, half_stars=half_stars)
     nu, ni = shape.n_users, shape.n_items

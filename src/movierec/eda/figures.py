@@ -7,7 +7,7 @@ and no global state), so drawing works without a display and in threads.
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.colors import LogNorm, PowerNorm, TwoSlopeNorm
+from matplotlib.colors import LogNorm, Normalize, PowerNorm, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -180,6 +180,7 @@ def genre_heatmap(matrix: np.ndarray, names: list[str], kind: str) -> Figure:
     fig, (ax,) = _figure(side + 1.2, side)
     off = ~np.eye(n, dtype=bool)
     shown = np.ma.masked_array(matrix.astype(np.float64), mask=~off | ~np.isfinite(matrix))
+    norm: Normalize
     if kind == "cooccurrence":
         vmax = max(1.0, float(shown.max()) if shown.count() else 1.0)
         norm, cmap, label = PowerNorm(0.5, vmin=0, vmax=vmax), _cmap("Blues"), "movies in both"

@@ -139,8 +139,8 @@ def genre_vif(g: GenreStats) -> str:
     big = np.flatnonzero(np.where(np.isnan(vif), 0, vif) > VIF_WARN)
     severe = [g.names[i] for i in big if vif[i] > VIF_SEVERE]
     warn = [g.names[i] for i in big if vif[i] <= VIF_SEVERE]
-    top = int(np.nanargmax(np.where(np.isinf(vif), np.nan, vif))) if finite.any() else None
-    if not len(big):
+    if not len(big):  # then no VIF is infinite and at least one is finite
+        top = int(np.nanargmax(np.where(np.isinf(vif), np.nan, vif)))
         return (f"{where} Every genre has a variance inflation factor below {VIF_WARN:g} "
                 f"(largest: {g.names[top]}, {vif[top]:.2f}; 1 means unrelated to the other "
                 "genres). The genre flags are not collinear: a linear model or a factorisation "

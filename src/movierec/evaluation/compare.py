@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ def run_model(
     spec: ModelSpec,
     split: Split,
     validation: ValidationSpec,
-    protocols: list[str],
+    protocols: Sequence[str],
     seeds: list[int],
     progress: Progress | None = None,
     options: FitOptions | None = None,

@@ -50,6 +50,7 @@ SCORE_BLOCK = 1 << 23
 """Most scores (users x items) a generic batched computation holds at once (32 MiB of float32)."""
 
 Shape = tuple[int | None, ...]
+_ParamsModel = Params  # inside Recommender, the class attribute ``Params`` hides the name
 
 
 def top_k(
@@ -112,7 +113,7 @@ class Recommender(ABC):
         """The hyper-parameters, as passed to ``__init__`` (``deep`` is accepted for sklearn)."""
         return {p: getattr(self, p) for p in param_names(type(self))}
 
-    def typed_params(self) -> Params:
+    def typed_params(self) -> _ParamsModel:
         """The hyper-parameters as the model's :class:`Params` object (typed attributes)."""
         return params_model(type(self))(**self.get_params())
 
@@ -355,6 +356,8 @@ class FactorRecommender(Recommender):
     """
 
     learned: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
 
     def factor_dim(self) -> int | None:
         """Width ``d`` of the factor matrices for the current hyper-parameters (None: any)."""

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from pydantic import Field
 
 from movierec.data.dataset import Dataset
@@ -35,7 +36,7 @@ def _state_vector(model: Recommender, state: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- random
-def _hash_uniform(seed: int, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+def _hash_uniform(seed: int, user_idx: ArrayLike, item_idx: ArrayLike) -> np.ndarray:
     """Deterministic uniform [0, 1) ``float32`` per (seed, user, item): splitmix64 of the triple."""
     u = np.asarray(user_idx, dtype=np.int64).astype(np.uint64)
     i = np.asarray(item_idx, dtype=np.int64).astype(np.uint64)

@@ -86,6 +86,8 @@ class _ContentRecommender(Recommender):
     """Profile = mean item vector of the user's positives; score = cosine (+ popularity)."""
 
     learned: ClassVar[tuple[str, ...]] = ("item_vectors_", "user_profiles_")
+    positive_threshold: float  # hyper-parameters every subclass takes
+    popularity_weight: float
 
     def _item_vectors(self, train: Dataset, options: FitOptions) -> np.ndarray:
         raise NotImplementedError

@@ -62,7 +62,7 @@ class RatingModel(Recommender):
     ``score_all`` defaults to ``_raw`` over every item.
     """
 
-    learned: Any = ("rating_range_", "global_mean_")
+    learned: ClassVar[tuple[str, ...]] = ("rating_range_", "global_mean_")
     predicts_ratings: ClassVar[bool] = True
 
     def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
@@ -77,6 +77,10 @@ class RatingModel(Recommender):
     @abstractmethod
     def _raw(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         """Unclipped predictions of equally long 1-D index arrays."""
+
+    @abstractmethod
+    def fold_in_size(self) -> int:
+        """Length of the :meth:`fold_in` state (a blend splits its state by it)."""
 
     def _clip(self, values: np.ndarray) -> np.ndarray:
         lo, hi = self.rating_range_
@@ -138,6 +142,11 @@ class IterativeRatingModel(RatingModel):
     rng)``, ``_epoch(train, rng)`` and
     ``_state`` / ``_set_state`` (a copy of the learned parameters).
     """
+
+    epochs: int
+    valid_fraction: float
+    patience: int
+    seed: int
 
     @abstractmethod
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None: ...

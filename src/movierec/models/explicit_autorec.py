@@ -12,7 +12,7 @@ Fallbacks: an item without train ratings gets ``mu + user offset``, a user witho
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +27,9 @@ from movierec.models.explicit import (
     PositiveInt,
 )
 
+if TYPE_CHECKING:  # torch is imported inside the functions that train
+    import torch
+
 __all__ = ["AutoRec"]
 
 SHRINK = 5.0
@@ -35,6 +38,11 @@ PAIRS_PER_CHUNK = 1 << 16
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free logistic
+
+
+def _encoder_decoder(net: torch.nn.Sequential) -> tuple[torch.nn.Linear, torch.nn.Linear]:
+    """The two ``Linear`` layers of the ``Linear, Sigmoid, Linear`` network."""
+    return cast("torch.nn.Linear", net[0]), cast("torch.nn.Linear", net[2])
 
 
 @register
@@ -50,6 +58,7 @@ class AutoRec(IterativeRatingModel):
     param_grid = {"hidden": [300, 500], "reg": [0.5, 1.0]}
     learned = ("rating_range_", "global_mean_", "item_ratings_", "enc_weight_", "enc_bias_",
                "dec_weight_", "dec_bias_", "user_offset_", "item_offset_")
+    _hidden_cache: np.ndarray | None  # every item's code, until the weights change
 
     class Params(IterativeParams):
         hidden: PositiveInt = 500
@@ -90,7 +99,7 @@ class AutoRec(IterativeRatingModel):
         import torch
 
         net, opt, reg = self._net, self._opt, float(self.reg)
-        enc, dec = net[0], net[2]
+        enc, dec = _encoder_decoder(net)
         rows, bs = self._rows, int(self.batch_size)
         perm = rows[rng.permutation(len(rows))]
         for s in range(0, len(perm), bs):
@@ -107,7 +116,7 @@ class AutoRec(IterativeRatingModel):
         self._flatten()
 
     def _flatten(self) -> None:
-        enc, dec = self._net[0], self._net[2]
+        enc, dec = _encoder_decoder(self._net)
         self.enc_weight_ = enc.weight.detach().numpy().copy()
         self.enc_bias_ = enc.bias.detach().numpy().copy()
         self.dec_weight_ = dec.weight.detach().numpy().copy()
@@ -129,10 +138,11 @@ class AutoRec(IterativeRatingModel):
     # -------------------------------------------------------------- prediction
     def _hidden(self) -> np.ndarray:
         """``float32 (n_items, hidden)``: every item's code (cached until the weights change)."""
-        if getattr(self, "_hidden_cache", None) is None:
+        hidden: np.ndarray | None = getattr(self, "_hidden_cache", None)
+        if hidden is None:
             pre = np.asarray(self.item_ratings_ @ self.enc_weight_.T) + self.enc_bias_
-            self._hidden_cache = _sigmoid(pre).astype(np.float32)
-        return self._hidden_cache
+            hidden = self._hidden_cache = _sigmoid(pre).astype(np.float32)
+        return hidden
 
     def _fallback(self, u: np.ndarray, i: np.ndarray, out: np.ndarray) -> np.ndarray:
         cold_item = self.item_ratings_.indptr[i + 1] == self.item_ratings_.indptr[i]

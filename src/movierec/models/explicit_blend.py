@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -96,10 +96,10 @@ class Blend(RatingModel):
     def _member_models(self) -> list[RatingModel]:
         """The refitted members (rebuilt from the ``m<j>_*`` arrays after a load)."""
         if getattr(self, "_members", None) is None:
-            models = []
+            models: list[RatingModel] = []
             for j in range(len(self._specs())):
                 name, params = self._final_params(j)
-                m = create(name, **params)
+                m = _member(name, params)
                 m.set_train_state(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
                              self.dataset_fingerprint_)
                 for a in m.learned:
@@ -132,7 +132,7 @@ class Blend(RatingModel):
         self._members = []
         for j in range(len(specs)):
             name, params = self._final_params(j)
-            m = create(name, **params).fit(train, options=options)
+            m = _member(name, params).fit(train, options=options)
             for a in m.learned:
                 setattr(self, f"m{j}_{a}", getattr(m, a))
             self._members.append(m)
@@ -149,6 +149,10 @@ class Blend(RatingModel):
         """The members' fold-in states, concatenated (``float32``)."""
         return np.concatenate([m.fold_in(item_idx, ratings) for m in self._member_models()])
 
+    def fold_in_size(self) -> int:
+        """Length of the :meth:`fold_in` state: the members' lengths added."""
+        return sum(m.fold_in_size() for m in self._member_models())
+
     def score_folded(self, state: np.ndarray) -> np.ndarray:
         """``float32 (n_items,)`` blended predicted ratings for a folded-in person."""
         w = self.blend_weights_
@@ -159,3 +163,8 @@ class Blend(RatingModel):
             out += wj * m.score_folded(state[start : start + size])
             start += size
         return self._clip(out)
+
+
+def _member(name: str, params: dict[str, Any]) -> RatingModel:
+    """A new member model (``Blend._specs`` admits rating models only)."""
+    return cast(RatingModel, create(name, **params))

@@ -16,7 +16,7 @@ zero embeddings and biases (side features still count). torch is imported inside
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -124,9 +124,13 @@ class NeuralRatingModel(IterativeRatingModel):
     """Shared PyTorch machinery: a :func:`_net` trained with MSE plus L2 on the embeddings and
     biases a batch uses (``reg``), by Adam on shuffled index-tensor slices."""
 
-    learned: Any = ("rating_range_", "global_mean_", "weights_", "user_features_", "item_year_",
-                    "item_genres_", "feature_sizes_", "user_known_", "item_known_")
+    learned: ClassVar[tuple[str, ...]] = (
+        "rating_range_", "global_mean_", "weights_", "user_features_", "item_year_",
+        "item_genres_", "feature_sizes_", "user_known_", "item_known_")
     factors: int
+    lr: float
+    reg: float
+    batch_size: int
     dot: bool = True
     feature_dim: int = 8
     hidden: tuple[int, ...] = ()
@@ -204,7 +208,7 @@ class NeuralRatingModel(IterativeRatingModel):
         # the MLP's weights are not in the per-batch penalty: Adam's weight decay shrinks them
         mlp = [p for n, p in net.named_parameters() if n.startswith("mlp.")]
         rest = [p for n, p in net.named_parameters() if not n.startswith("mlp.")]
-        groups = [{"params": rest}]
+        groups: list[dict[str, Any]] = [{"params": rest}]
         if mlp:
             groups.append({"params": mlp, "weight_decay": float(self.weight_decay)})
         self._opt = torch.optim.Adam(groups, lr=float(self.lr))

@@ -169,13 +169,14 @@ class HybridRecommender(Recommender):
             params = {**(self.base_params or {}), "seed": self.seed}
             key = (train.fingerprint, valid.fingerprint if valid is not None else None,
                    self.base_model, json.dumps(params, sort_keys=True, default=str))
-            model = _BASES.get(key)
-            if model is None:
-                model = create(self.base_model, **params).fit(train, valid, options)
-                _BASES[key] = model
+            cached = _BASES.get(key)
+            if cached is None:
+                cached = create(self.base_model, **params).fit(train, valid, options)
+                _BASES[key] = cached
                 while len(_BASES) > BASE_CACHE_SIZE:
                     _BASES.popitem(last=False)
             _BASES.move_to_end(key)
+            model = cached
         if not isinstance(model, NCFRecommender):
             raise ModelError(f"hybrid: the base model {model.name!r} is not a neural (NCF) "
                              "model; use neumf, gmf or mlp")
@@ -204,7 +205,7 @@ class HybridRecommender(Recommender):
         self.weights_ = base.with_network(net).weights_
 
     # ------------------------------------------------------------------ the tuned network
-    def _tuned(self) -> Recommender:
+    def _tuned(self) -> NCFRecommender:
         """The base model's class with the fine-tuned weights (built once per ``weights_``)."""
         self._check_fitted()
         cached = self.__dict__.get("_tuned_cache")
@@ -215,6 +216,9 @@ class HybridRecommender(Recommender):
             model = get_class(config["model"])(**without_run_options(config["params"]))
         except (ValueError, KeyError, TypeError) as e:
             raise ModelError(f"hybrid: unreadable base model description ({e})") from e
+        if not isinstance(model, NCFRecommender):
+            raise ModelError(f"hybrid: the base model description names {model.name!r}, not a "
+                             "neural (NCF) model")
         model.set_train_state(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
                               self.dataset_fingerprint_)
         model.weights_ = self.weights_

@@ -51,6 +51,9 @@ class NCFRecommender(Recommender):
     learned: ClassVar[tuple[str, ...]] = ("weights_",)
     param_grid: ClassVar[dict[str, list[Any]]] = {}
 
+    def typed_params(self) -> NCFParams:
+        return self.Params(**self.get_params())
+
     # ------------------------------------------------------------------ network
     def _make_net(self, n_users: int, n_items: int):
         raise NotImplementedError
@@ -244,11 +247,14 @@ class GMFRecommender(NCFRecommender):
     name = "gmf"
     Params = GMFParams
 
+    def typed_params(self) -> GMFParams:
+        return GMFParams(**self.get_params())
+
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import GMF
 
-        return GMF(n_users, n_items, self.factors, self.init_std, self.item_bias,
-                   self.user_history)
+        p = self.typed_params()
+        return GMF(n_users, n_items, p.factors, p.init_std, p.item_bias, p.user_history)
 
 
 @register
@@ -258,11 +264,15 @@ class MLPRecommender(NCFRecommender):
     name = "mlp"
     Params = MLPParams
 
+    def typed_params(self) -> MLPParams:
+        return MLPParams(**self.get_params())
+
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import MLP
 
-        return MLP(n_users, n_items, self.mlp_factors, _tower(self.layers), self.dropout,
-                   self.init_std, self.item_bias, self.user_history)
+        p = self.typed_params()
+        return MLP(n_users, n_items, p.mlp_factors, _tower(p.layers), p.dropout, p.init_std,
+                   p.item_bias, p.user_history)
 
 
 @register
@@ -278,32 +288,37 @@ class NeuMFRecommender(NCFRecommender):
     name = "neumf"
     Params = NeuMFParams
 
+    def typed_params(self) -> NeuMFParams:
+        return NeuMFParams(**self.get_params())
+
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import NeuMF
 
-        return NeuMF(n_users, n_items, self.factors, self.mlp_factors, _tower(self.layers),
-                     self.dropout, self.init_std, self.item_bias, self.user_history)
+        p = self.typed_params()
+        return NeuMF(n_users, n_items, p.factors, p.mlp_factors, _tower(p.layers), p.dropout,
+                     p.init_std, p.item_bias, p.user_history)
 
     def _prepare(self, net, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         """NeuMF pre-training: GMF and MLP from artifacts or fitted here, copied into ``net``."""
-        if not self.pretrain:
+        p = self.typed_params()
+        if not p.pretrain:
             return
         from movierec.training.networks import init_neumf_from
 
         shared = {k: v for k, v in self.get_params().items()
                   if k in NCFParams.model_fields and k not in PRETRAIN_EXCLUDED}
-        gmf_epochs = mlp_epochs = self.epochs
-        if self.pretrain_epochs is not None:
-            pe = self.pretrain_epochs
+        gmf_epochs = mlp_epochs = p.epochs
+        if p.pretrain_epochs is not None:
+            pe = p.pretrain_epochs
             gmf_epochs, mlp_epochs = (pe, pe) if isinstance(pe, int) else (pe[0], pe[1])
-        if self.pretrain_lr is not None:
-            shared["lr"] = self.pretrain_lr
+        if p.pretrain_lr is not None:
+            shared["lr"] = p.pretrain_lr
         parts: list[NCFRecommender] = []
         for cls, artifact, own, epochs in (
-                (GMFRecommender, self.pretrain_gmf, {"factors": self.factors}, gmf_epochs),
-                (MLPRecommender, self.pretrain_mlp, {"mlp_factors": self.mlp_factors,
-                                                     "layers": self.layers,
-                                                     "dropout": self.dropout}, mlp_epochs)):
+                (GMFRecommender, p.pretrain_gmf, {"factors": p.factors}, gmf_epochs),
+                (MLPRecommender, p.pretrain_mlp, {"mlp_factors": p.mlp_factors,
+                                                  "layers": p.layers,
+                                                  "dropout": p.dropout}, mlp_epochs)):
             if artifact:
                 part = Recommender.load(artifact)
                 if not isinstance(part, cls):
@@ -319,7 +334,7 @@ class NeuMFRecommender(NCFRecommender):
         for h in self.history_:
             h.name = f"{h.name} pre-training"
         try:
-            init_neumf_from(net, parts[0].network(), parts[1].network(), float(self.alpha))
+            init_neumf_from(net, parts[0].network(), parts[1].network(), float(p.alpha))
         except RuntimeError as e:
             raise ModelError(f"neumf pre-training: the GMF / MLP sizes do not match NeuMF's "
                              f"({e})") from e

@@ -67,7 +67,7 @@ def _type_name(annotation: Any) -> str:
 
 
 @cache
-def params_model(cls: type) -> type[Params]:
+def params_model(cls: type[object]) -> type[Params]:
     """The :class:`Params` model of a model class: its declared ``Params``, else one derived from
     the keyword arguments of its ``__init__`` (annotations resolved, defaults kept)."""
     declared = getattr(cls, "Params", None)

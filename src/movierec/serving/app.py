@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -50,8 +50,8 @@ USER_CACHE_SIZE = 4096
 
 _MOVIE_ID = Annotated[int, PathParam(ge=1, le=schemas.MAX_ID, description="MovieLens movie id.")]
 _K = Annotated[int, Query(ge=1, le=schemas.MAX_K, description="How many (1-100).")]
-_422 = {422: {"model": schemas.ValidationProblem}}
-_ERRORS = {404: {"model": schemas.ErrorMessage}, **_422}
+_422: dict[int | str, dict[str, Any]] = {422: {"model": schemas.ValidationProblem}}
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": schemas.ErrorMessage}, **_422}
 
 
 def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
@@ -79,15 +79,15 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
                         f"default: {served.default}.", json_schema_extra={"enum": served.names})
 
     @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+    async def _not_found(request: Request, exc: NotFound) -> Response:
         return JSONBytes({"detail": str(exc)[:300]}, status_code=404)
 
     @app.exception_handler(BadRequest)
-    async def _bad_request(request: Request, exc: BadRequest) -> JSONResponse:
+    async def _bad_request(request: Request, exc: BadRequest) -> Response:
         return JSONBytes(validation_problem(exc), status_code=422)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         return JSONBytes(validation_problem(exc), status_code=422)
 
     @app.get("/", include_in_schema=False)

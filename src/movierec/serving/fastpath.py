@@ -83,7 +83,8 @@ class FastPaths:
             if method == "GET":
                 path = _USER_RECS_PATH.fullmatch(scope["path"])
                 query = _query(scope["query_string"]) if path else None
-                if query is not None and await self._user(int(path[1]), query, send):
+                if path is not None and query is not None and await self._user(
+                        int(path[1]), query, send):
                     return
             elif method == "POST" and scope["path"] == "/recommendations":
                 query = _query(scope["query_string"])

@@ -9,8 +9,9 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from movierec.errors import MovierecError
 
@@ -18,7 +19,7 @@ Progress = Callable[[str], None]
 
 
 def serve(
-    artifacts: list[str | Path] | str | Path,
+    artifacts: Sequence[str | Path] | str | Path,
     host: str = "127.0.0.1",
     port: int = 8000,
     data_dir: str | Path | None = None,
@@ -52,7 +53,7 @@ def serve(
     if workers < 1:
         raise MovierecError(f"--workers must be at least 1, got {workers}")
     say = progress or (lambda message: None)
-    specs = list(artifacts) if isinstance(artifacts, list | tuple) else [artifacts]
+    specs = [artifacts] if isinstance(artifacts, str | Path) else list(artifacts)
     named = parse_artifacts(specs)
     if default is not None and default not in {n for n, _ in named}:
         raise MovierecError(f"--default {default}: no artifact has that name; served: "
@@ -68,8 +69,9 @@ def serve(
         cache = USER_CACHE_SIZE if user_cache_size is None else user_cache_size
         posters = TmdbPosters.from_env()
         logging.getLogger("movierec").setLevel(logging.INFO)
-        options = dict(access_log=access_log, log_level="info", timeout_keep_alive=KEEP_ALIVE_S,
-                       timeout_graceful_shutdown=GRACEFUL_S)
+        options: dict[str, Any] = dict(
+            access_log=access_log, log_level="info", timeout_keep_alive=KEEP_ALIVE_S,
+            timeout_graceful_shutdown=GRACEFUL_S)
         where = f"http://{_url_host(host)}:{sock.getsockname()[1]}/"
         if served is not None:
             models = ", ".join(f"{n} ({s.model.name}, {len(s.item_ids):,} movies)"

@@ -237,14 +237,15 @@ class Store:
         Each result names the usable liked movie closest to it in the model's item space.
         """
         disliked = disliked or []
-        li, di, ignored = self._usable(liked), self._usable(disliked), []
-        for both in set(li) & set(di):  # contradictory: says nothing either way
-            del li[both], di[both]
+        li_of, di_of = self._usable(liked), self._usable(disliked)  # {movie id: item_idx}
+        ignored: list[int] = []
+        for both in set(li_of) & set(di_of):  # contradictory: says nothing either way
+            del li_of[both], di_of[both]
         for pick in [*liked, *disliked]:
-            if pick not in li and pick not in di and pick not in ignored:
+            if pick not in li_of and pick not in di_of and pick not in ignored:
                 ignored.append(pick)
-        li = np.fromiter(li.values(), dtype=np.int32, count=len(li))
-        di = np.fromiter(di.values(), dtype=np.int32, count=len(di))
+        li = np.fromiter(li_of.values(), dtype=np.int32, count=len(li_of))
+        di = np.fromiter(di_of.values(), dtype=np.int32, count=len(di_of))
         allowed = self.servable.copy()
         allowed[li] = False
         allowed[di] = False

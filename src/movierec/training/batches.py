@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from movierec.data.labels import NegativeSampler
+
+if TYPE_CHECKING:  # torch is imported by the commands that train, not by the CLI's start
+    import torch
 
 
 @dataclass
@@ -21,17 +25,19 @@ class EpochBatches:
     """One epoch's samples; iterate for ``(user_idx, item_idx, target, weight)`` torch batches
     (``weight`` is None when every sample counts the same)."""
 
-    user_idx: object  # torch.Tensor int64 (n_samples,)
-    item_idx: object  # torch.Tensor int64 (n_samples,)
-    target: object  # torch.Tensor float32 (n_samples,)
+    user_idx: torch.Tensor  # int64 (n_samples,)
+    item_idx: torch.Tensor  # int64 (n_samples,)
+    target: torch.Tensor  # float32 (n_samples,)
     batch_size: int
-    weight: object = None  # torch.Tensor float32 (n_samples,) or None
+    weight: torch.Tensor | None = None  # float32 (n_samples,) or None
 
     def __len__(self) -> int:
         n = int(self.user_idx.shape[0])
         return (n + self.batch_size - 1) // self.batch_size
 
-    def __iter__(self) -> Iterator[tuple[object, object, object, object]]:
+    def __iter__(
+        self,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         n = int(self.user_idx.shape[0])
         for start in range(0, n, self.batch_size):
             sl = slice(start, min(n, start + self.batch_size))

@@ -7,6 +7,7 @@ This module knows networks and settings, not Recommenders: :mod:`movierec.models
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from movierec.training.history import TrainingHistory
 from movierec.training.loop import FitSettings, RunStats, Task, seed_everything, train_plain
 from movierec.training.networks import set_interactions
 from movierec.training.validation import ValidationSet, holdout_last
+
+if TYPE_CHECKING:  # torch is imported when a network is trained, not by the CLI's start
+    import torch
 
 VALID_NEGATIVES = 99
 """Sampled unrated items each validation item is ranked against (P1's 99)."""
@@ -45,12 +49,12 @@ def thresholds_of(params: NCFParams) -> Thresholds:
 def fit_network(
     params: NCFParams,
     options: FitOptions,
-    make_net: Callable[[], object],
+    make_net: Callable[[], torch.nn.Module],
     train: Dataset,
     valid: Dataset | None,
     name: str,
-    prepare: Callable[[object], None] | None = None,
-) -> tuple[object, TrainingHistory, RunStats]:
+    prepare: Callable[[torch.nn.Module], None] | None = None,
+) -> tuple[torch.nn.Module, TrainingHistory, RunStats]:
     """Train a network built by ``make_net()`` on ``train`` with ``params`` and ``options``.
 
     Validation (early stopping, best weights) uses ``valid`` when given, else each user's last

@@ -47,7 +47,7 @@ def _module(task: Task, name: str):
     class NCFModule(L.LightningModule):
         """Lightning view of a Task (the network is ``self.net``)."""
 
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             self.net = task.net
             self.best = EarlyStopping(None)  # keeps the best weights; Lightning's callback stops

@@ -18,7 +18,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from movierec.training.batches import EpochBuilder
 from movierec.training.history import EarlyStopping, TrainingHistory
 from movierec.training.losses import batch_l2, diversity_penalty, jaccard
 from movierec.training.validation import ValidationSet
+
+if TYPE_CHECKING:  # torch is imported when a network is trained, not by the CLI's start
+    import torch
 
 MONITOR = "valid HR@10"
 """The validation number that early stopping and best-weight selection maximise."""
@@ -131,7 +134,7 @@ class Task:
             raise ModelError(f"unknown precision {self.settings.precision!r}; use 32 or bf16-mixed")
         return nullcontext()
 
-    def loss(self, u, i, y, w=None) -> tuple[Any, dict[str, float]]:
+    def loss(self, u, i, y, w=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss of one batch and its parts (log loss, l2, diversity)."""
         import torch
 
@@ -208,7 +211,7 @@ class EpochLog:
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.unlink(missing_ok=True)
-            if tensorboard:
+            if tensorboard and log_dir:
                 self.board = tensorboard_writer(log_dir)
 
     def write(self, row: dict[str, float]) -> None:
@@ -217,7 +220,7 @@ class EpochLog:
         if self.path is None:
             return
         new = self.fields is None
-        if new:
+        if self.fields is None:
             self.fields = list(row)
         with self.path.open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")

@@ -3,7 +3,17 @@ diversity regulariser."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
+
+
+class EmbeddingNetwork(Protocol):
+    """What :func:`batch_l2` needs of a network (every NCF network has it)."""
+
+    def user_vectors(self, u: torch.Tensor) -> torch.Tensor: ...
+
+    def item_tables(self) -> list[torch.Tensor]: ...
 
 
 def log_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -12,7 +22,7 @@ def log_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
 
 
-def batch_l2(net: torch.nn.Module, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+def batch_l2(net: EmbeddingNetwork, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
     """Mean over the batch pairs ``(u[b], i[b])`` of the squared L2 norms of the user vector and
     the item embeddings they use: regularises frequent users and items in proportion to their
     use, unlike optimiser weight decay, which shrinks every row every step."""

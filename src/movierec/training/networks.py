@@ -128,6 +128,10 @@ class UserHistory(nn.Module):
     :meth:`set_interactions` (buffers, not saved: the Recommender rebuilds them from its train
     interactions)."""
 
+    indices: torch.Tensor  # buffers: every user's items, end to end (int64)
+    offsets: torch.Tensor  # where each user's items start in ``indices`` (int64, n_users)
+    weights: torch.Tensor  # each entry's ``|N(u)| ** -0.5`` (float32)
+
     def __init__(self, n_users: int, n_items: int, dim: int, init_std: float):
         super().__init__()
         self.n_users = n_users
@@ -167,6 +171,16 @@ class _Scorer(nn.Module):
 
     out: nn.Linear
 
+    def _pairs(self, u: torch.Tensor, i: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _groups(self, u: torch.Tensor, items: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _grid(self, user_vecs: torch.Tensor, items: torch.Tensor, w: torch.Tensor
+              ) -> torch.Tensor:
+        raise NotImplementedError
+
     def _add_item_bias(self, n_items: int, enabled: bool) -> None:
         """An optional learned bias per item (``item_bias=True``; zero at start): popularity
         needs no embedding dimension, and L2 on the embeddings does not shrink it."""
@@ -189,7 +203,33 @@ class _Scorer(nn.Module):
         return self._grid(user_vecs, items, self.out.weight[0]) + self.out.bias + self._bias(items)
 
 
-class GMF(_Scorer):
+class _FreeUsers(_Scorer):
+    """User vectors of GMF and MLP: a free embedding per user (+ the pooled history)."""
+
+    user: nn.Embedding
+    history: UserHistory | None
+
+    def user_table(self) -> torch.Tensor:
+        """``(n_users, factors)`` user vectors: free embeddings (+ pooled history)."""
+        if self.history is None:
+            return self.user.weight
+        return self.user.weight + self.history.table()
+
+    def new_user_vector(self, items: torch.Tensor) -> torch.Tensor:
+        """``(factors,)`` start of a new user's vector: the mean free embedding (+ the pooled
+        history of ``items``)."""
+        start = self.user.weight.mean(dim=0)
+        return start if self.history is None else start + self.history.pooled(items)
+
+    def _users(self, u: torch.Tensor) -> torch.Tensor:
+        return nn.functional.embedding(u, self.user_table())
+
+    def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
+        """``(U, factors)``: what :meth:`score_grid` needs to know about users ``u``."""
+        return self._users(u)
+
+
+class GMF(_FreeUsers):
     """Generalised matrix factorisation: ``logit = h . (p_u * q_i) + b``."""
 
     def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.01,
@@ -203,15 +243,6 @@ class GMF(_Scorer):
         self._add_item_bias(n_items, item_bias)
         self.history = UserHistory(n_users, n_items, factors, init_std) if user_history else None
 
-    def user_table(self) -> torch.Tensor:
-        """``(n_users, factors)`` user vectors: free embeddings (+ pooled history)."""
-        if self.history is None:
-            return self.user.weight
-        return self.user.weight + self.history.table()
-
-    def _users(self, u: torch.Tensor) -> torch.Tensor:
-        return nn.functional.embedding(u, self.user_table())
-
     def _pairs(self, u, i, w):
         return (self._users(u) * self.item(i)) @ w
 
@@ -224,18 +255,8 @@ class GMF(_Scorer):
     def item_tables(self) -> list[torch.Tensor]:
         return [self.item.weight]
 
-    def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
-        """``(U, factors)``: what :meth:`score_grid` needs to know about users ``u``."""
-        return self._users(u)
 
-    def new_user_vector(self, items: torch.Tensor) -> torch.Tensor:
-        """``(factors,)`` start of a new user's vector: the mean free embedding (+ the pooled
-        history of ``items``)."""
-        start = self.user.weight.mean(dim=0)
-        return start if self.history is None else start + self.history.pooled(items)
-
-
-class MLP(_Scorer):
+class MLP(_FreeUsers):
     """Multi-layer perceptron over concatenated user and item embeddings."""
 
     def __init__(
@@ -258,10 +279,6 @@ class MLP(_Scorer):
         self.history = (UserHistory(n_users, n_items, mlp_factors, init_std) if user_history
                         else None)
 
-    user_table = GMF.user_table
-    _users = GMF._users
-    new_user_vector = GMF.new_user_vector
-
     def _pairs(self, u, i, w):
         return self.tower(self.user_table(), self.item.weight, u, i) @ w
 
@@ -274,7 +291,6 @@ class MLP(_Scorer):
     def item_tables(self) -> list[torch.Tensor]:
         return [self.item.weight]
 
-    user_vectors = GMF.user_vectors  # (U, mlp_factors): what score_grid needs about users u
 
 
 class NeuMF(_Scorer):

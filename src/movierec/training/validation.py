@@ -4,6 +4,7 @@ the user never rated (the P1 recipe of EVALUATION.md on the validation item, nev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,14 +12,17 @@ from movierec.data.dataset import Dataset
 from movierec.data.labels import NegativeSampler
 from movierec.data.splits import carve_validation
 
+if TYPE_CHECKING:  # torch is imported when a network is trained, not by the CLI's start
+    import torch
+
 
 @dataclass
 class ValidationSet:
     """``candidates[r, 0]`` is user ``users[r]``'s validation item, ``candidates[r, 1:]`` its
     negatives (int64 torch tensors)."""
 
-    users: object  # torch.Tensor int64 (V,)
-    candidates: object  # torch.Tensor int64 (V, 1 + n)
+    users: torch.Tensor  # int64 (V,)
+    candidates: torch.Tensor  # int64 (V, 1 + n)
 
     @classmethod
     def build(
