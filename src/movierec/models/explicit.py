@@ -312,6 +312,9 @@ class Biases(_IterativeFactorModel):
         reg_item: NonNegative = 10.0
         patience: PositiveInt = 2
 
+    def typed_params(self) -> Biases.Params:
+        return self.Params(**self.get_params())
+
     name = "biases"
     param_grid = {"reg_user": [5.0, 15.0], "reg_item": [5.0, 10.0]}
 
@@ -319,13 +322,14 @@ class Biases(_IterativeFactorModel):
         self._zero_params(train.n_users, train.n_items, 0)
 
     def _epoch(self, train: Dataset, rng: np.random.Generator) -> None:
+        p = self.typed_params()
         u, i, r = train.user_idx, train.item_idx, train.rating - self.global_mean_
         res = r - self.user_bias_[u]
         self.item_bias_ = (np.bincount(i, res, train.n_items)
-                           / (self.reg_item + train.item_counts)).astype(np.float32)
+                           / (p.reg_item + train.item_counts)).astype(np.float32)
         res = r - self.item_bias_[i]
         self.user_bias_ = (np.bincount(u, res, train.n_users)
-                           / (self.reg_user + train.user_counts)).astype(np.float32)
+                           / (p.reg_user + train.user_counts)).astype(np.float32)
 
 
 @register
@@ -356,21 +360,26 @@ class SVDSGD(_IterativeFactorModel):
         batch_size: PositiveInt = 1024
         patience: PositiveInt = 5
 
+    def typed_params(self) -> SVDSGD.Params:
+        return self.Params(**self.get_params())
+
     name = "svd-sgd"
     param_grid = {"factors": [50, 150], "reg": [0.05, 0.1]}
 
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:
+        p = self.typed_params()
         self._zero_params(train.n_users, train.n_items, 0)
-        k = int(self.factors)
-        self.user_factors_ = rng.normal(0, self.init_std, (train.n_users, k)).astype(np.float32)
-        self.item_factors_ = rng.normal(0, self.init_std, (train.n_items, k)).astype(np.float32)
+        k = int(p.factors)
+        self.user_factors_ = rng.normal(0, p.init_std, (train.n_users, k)).astype(np.float32)
+        self.item_factors_ = rng.normal(0, p.init_std, (train.n_items, k)).astype(np.float32)
 
     def _epoch(self, train: Dataset, rng: np.random.Generator) -> None:
-        n, bs = train.n_ratings, int(self.batch_size)
+        p = self.typed_params()
+        n, bs = train.n_ratings, int(p.batch_size)
         perm = rng.permutation(n)
         users, items = train.user_idx[perm], train.item_idx[perm]
         ratings = train.rating[perm] - self.global_mean_
-        lr, reg, reg_b = np.float32(self.lr), np.float32(self.reg), np.float32(self.reg_bias)
+        lr, reg, reg_b = np.float32(p.lr), np.float32(p.reg), np.float32(p.reg_bias)
         bu, bi, P, Q = self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_
         ones = np.ones(bs, np.float32)
         for s in range(0, n, bs):
@@ -408,12 +417,16 @@ class MFALS(_IterativeFactorModel):
         init_std: Positive = 0.1
         epochs: PositiveInt = 30
 
+    def typed_params(self) -> MFALS.Params:
+        return self.Params(**self.get_params())
+
     name = "mf-als"
     param_grid = {"factors": [20, 50], "reg": [0.1, 0.15]}
 
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:
-        self._zero_params(train.n_users, train.n_items, int(self.factors))
-        self.item_factors_ = rng.normal(0, self.init_std, self.item_factors_.shape
+        p = self.typed_params()
+        self._zero_params(train.n_users, train.n_items, int(p.factors))
+        self.item_factors_ = rng.normal(0, p.init_std, self.item_factors_.shape
                                         ).astype(np.float32)
         csr = train.csr.astype(np.float32)
         self._by_user = (csr.indptr, csr.indices, csr.data - self.global_mean_)
@@ -424,13 +437,14 @@ class MFALS(_IterativeFactorModel):
         return {k: copy.deepcopy(getattr(self, k)) for k in FactorModel.learned}
 
     def _epoch(self, train: Dataset, rng: np.random.Generator) -> None:
+        p = self.typed_params()
         indptr, cols, y = self._by_user
         x = solve_rows(indptr, cols, y - self.item_bias_[cols], self.item_factors_,
-                       self.reg, self.reg_bias)
+                       p.reg, p.reg_bias)
         self.user_factors_, self.user_bias_ = x[:, :-1].copy(), x[:, -1].copy()
         indptr, rows, y = self._by_item
         x = solve_rows(indptr, rows, y - self.user_bias_[rows], self.user_factors_,
-                       self.reg, self.reg_bias)
+                       p.reg, p.reg_bias)
         self.item_factors_, self.item_bias_ = x[:, :-1].copy(), x[:, -1].copy()
 
     def _finish(self, train: Dataset) -> None:

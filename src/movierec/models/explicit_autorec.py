@@ -68,14 +68,19 @@ class AutoRec(IterativeRatingModel):
         batch_size: PositiveInt = 256
         patience: PositiveInt = 10
 
+    def typed_params(self) -> AutoRec.Params:
+        return self.Params(**self.get_params())
+
     def expected_shapes(self) -> dict:
-        nu, ni, h = self.n_users_, self.n_items_, int(self.hidden)
+        p = self.typed_params()
+        nu, ni, h = self.n_users_, self.n_items_, int(p.hidden)
         return {"rating_range_": (2,), "item_ratings_": (ni, nu), "enc_weight_": (h, nu),
                 "enc_bias_": (h,), "dec_weight_": (nu, h), "dec_bias_": (nu,),
                 "user_offset_": (nu,), "item_offset_": (ni,)}
 
     # -------------------------------------------------------------- training hooks
     def _init_params(self, train: Dataset, rng: np.random.Generator) -> None:
+        p = self.typed_params()
         import torch
 
         self.item_ratings_ = sp.csr_matrix(
@@ -88,19 +93,20 @@ class AutoRec(IterativeRatingModel):
                              / (train.item_counts + SHRINK)).astype(np.float32)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**31 - 1)))
-            self._net = torch.nn.Sequential(torch.nn.Linear(train.n_users, int(self.hidden)),
+            self._net = torch.nn.Sequential(torch.nn.Linear(train.n_users, int(p.hidden)),
                                             torch.nn.Sigmoid(),
-                                            torch.nn.Linear(int(self.hidden), train.n_users))
-        self._opt = torch.optim.Adam(self._net.parameters(), lr=float(self.lr))
+                                            torch.nn.Linear(int(p.hidden), train.n_users))
+        self._opt = torch.optim.Adam(self._net.parameters(), lr=float(p.lr))
         self._rows = np.flatnonzero(train.item_counts > 0)  # items with something to rebuild
         self._flatten()
 
     def _epoch(self, train: Dataset, rng: np.random.Generator) -> None:
+        p = self.typed_params()
         import torch
 
-        net, opt, reg = self._net, self._opt, float(self.reg)
+        net, opt, reg = self._net, self._opt, float(p.reg)
         enc, dec = _encoder_decoder(net)
-        rows, bs = self._rows, int(self.batch_size)
+        rows, bs = self._rows, int(p.batch_size)
         perm = rows[rng.permutation(len(rows))]
         for s in range(0, len(perm), bs):
             idx = perm[s : s + bs]
@@ -174,13 +180,14 @@ class AutoRec(IterativeRatingModel):
         """``float32 (hidden + 1,)``: a decoder row ``[w_u, c_u]`` for a new person, by ridge
         regression of their ratings on the items' codes (``ratings=None``: every pick counts as
         the top of the scale)."""
+        p = self.typed_params()
         items, r = self._picks(item_idx, ratings)
         if ratings is None:
             r = np.full(len(items), self.rating_range_[1], np.float32)
         x = np.hstack([self._hidden()[items], np.ones((len(items), 1), np.float32)])
         x = x.astype(np.float64)
-        a = x.T @ x + float(self.reg) * np.eye(x.shape[1])
-        a[-1, -1] += 1e-3 - float(self.reg)  # the bias column is barely penalised
+        a = x.T @ x + float(p.reg) * np.eye(x.shape[1])
+        a[-1, -1] += 1e-3 - float(p.reg)  # the bias column is barely penalised
         prior = np.zeros(x.shape[1])
         prior[-1] = self.global_mean_
         w = np.linalg.solve(a, x.T @ r.astype(np.float64) + 1e-3 * prior)
@@ -188,7 +195,8 @@ class AutoRec(IterativeRatingModel):
 
     def fold_in_size(self) -> int:
         """Length of the :meth:`fold_in` state."""
-        return int(self.hidden) + 1
+        p = self.typed_params()
+        return int(p.hidden) + 1
 
     def score_folded(self, state: np.ndarray) -> np.ndarray:
         """``float32 (n_items,)`` predicted ratings for a person :meth:`fold_in` described."""

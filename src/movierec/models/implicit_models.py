@@ -45,25 +45,32 @@ class IALS(FactorRecommender):
         "alpha": [5.0, 20.0, 40.0],
     }
 
+    _fold_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
     class Params(_FactorParams):
         regularization: NonNegative = 0.1
         alpha: Positive = Field(20.0, description="Confidence of an observed interaction.")
         iterations: PositiveInt = 15
 
+    def typed_params(self) -> IALS.Params:
+        return self.Params(**self.get_params())
+
     def factor_dim(self) -> int:
-        return int(self.factors)
+        p = self.typed_params()
+        return int(p.factors)
 
     def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
+        p = self.typed_params()
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, "blas"):
             als = AlternatingLeastSquares(
-                factors=int(self.factors),
-                regularization=float(self.regularization),
-                alpha=float(self.alpha),
-                iterations=int(self.iterations),
-                random_state=self.seed,
+                factors=int(p.factors),
+                regularization=float(p.regularization),
+                alpha=float(p.alpha),
+                iterations=int(p.iterations),
+                random_state=p.seed,
                 num_threads=options.num_threads or 0,  # 0: implicit uses every core
             )
             als.fit(self.seen_, show_progress=False)
@@ -74,6 +81,7 @@ class IALS(FactorRecommender):
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
         """``float32 (factors,)``: ``x = (Y'Y + (alpha - 1) Y_p'Y_p + reg I)^-1 alpha Y_p'1``,
         ``Y_p`` the factors of the picked items (ratings are ignored: picks are binary)."""
+        p = self.typed_params()
         items, _ = self._picks(item_idx, ratings)
         # float64 factors and Y'Y are the same for every new person: cached, and rebuilt when
         # the factors change (a refit or a load replaces the array)
@@ -83,9 +91,9 @@ class IALS(FactorRecommender):
             cache = self._fold_cache = (self.item_factors_, y, y.T @ y)
         _, y, gram = cache
         yp = y[items]
-        a = gram + (self.alpha - 1.0) * (yp.T @ yp)
-        a[np.diag_indices_from(a)] += self.regularization
-        x = np.linalg.solve(a, self.alpha * yp.sum(axis=0))
+        a = gram + (p.alpha - 1.0) * (yp.T @ yp)
+        a[np.diag_indices_from(a)] += p.regularization
+        x = np.linalg.solve(a, p.alpha * yp.sum(axis=0))
         return x.astype(np.float32)
 
 
@@ -116,20 +124,25 @@ class BPR(FactorRecommender):
         regularization: NonNegative = 0.01
         iterations: PositiveInt = 100
 
+    def typed_params(self) -> BPR.Params:
+        return self.Params(**self.get_params())
+
     def factor_dim(self) -> int:
-        return int(self.factors) + 1
+        p = self.typed_params()
+        return int(p.factors) + 1
 
     def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
+        p = self.typed_params()
         from implicit.cpu.bpr import BayesianPersonalizedRanking
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, "blas"):
             bpr = BayesianPersonalizedRanking(
-                factors=int(self.factors),
-                learning_rate=float(self.learning_rate),
-                regularization=float(self.regularization),
-                iterations=int(self.iterations),
-                random_state=self.seed,
+                factors=int(p.factors),
+                learning_rate=float(p.learning_rate),
+                regularization=float(p.regularization),
+                iterations=int(p.iterations),
+                random_state=p.seed,
                 num_threads=options.num_threads or 1,
             )
             bpr.fit(self.seen_, show_progress=False)
@@ -138,6 +151,7 @@ class BPR(FactorRecommender):
 
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
         """``float32 (factors + 1,)`` user vector (last entry 1) for the picked items."""
+        p = self.typed_params()
         items, _ = self._picks(item_idx, ratings)
         y = self.item_factors_.astype(np.float64)
         d = y.shape[1]
@@ -149,7 +163,7 @@ class BPR(FactorRecommender):
             return x.astype(np.float32)
         yp, yn = y[items], y[negatives]
         n_pairs = len(items) * len(negatives)
-        reg = float(self.regularization)
+        reg = float(p.regularization)
 
         def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
             x = np.append(w, 1.0)
