@@ -256,7 +256,9 @@ def test_existing_folder_is_used_as_is_without_network(
     assert dl.find_local("ml-1m", tmp_path) is None
 
 
-def test_force_replaces_an_existing_folder(routes, server, latest_zip, tmp_path):
+def test_force_replaces_an_existing_folder_but_keeps_the_users_files(
+    routes, server, latest_zip, tmp_path
+):
     root = tmp_path / "data"
     stale = root / "ml-latest-small"
     stale.mkdir(parents=True)
@@ -271,7 +273,10 @@ def test_force_replaces_an_existing_folder(routes, server, latest_zip, tmp_path)
         force=True,
         progress=False,
     )
-    assert sorted(p.name for p in folder.iterdir()) == sorted(LATEST_FILES)
+    # the release's files are replaced; a file the archive does not hold is the user's: kept
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*LATEST_FILES, "leftover.txt"])
+    assert (folder / "leftover.txt").read_text() == "x"
+    assert (folder / "ratings.csv").stat().st_size > 1000
     assert _listing(root) == ["ml-latest-small"]
 
 
