@@ -394,6 +394,23 @@ def claim_output_dir(dest: str | os.PathLike, kind: str, *, force: bool = False,
     return dest
 
 
+@contextlib.contextmanager
+def claimed_output_dir(dest: str | os.PathLike, kind: str, *, force: bool = False,
+                       recognise: Callable[[Path], bool] | None = None,
+                       option: str = "--out") -> Iterator[Path]:
+    """:func:`claim_output_dir` for the block; when the block fails and the folder was created by
+    the claim and still holds nothing but the marker, it is removed again (nothing half-made)."""
+    dest = Path(dest).expanduser().absolute()
+    created = not os.path.lexists(dest)
+    claim_output_dir(dest, kind, force=force, recognise=recognise, option=option)
+    try:
+        yield dest
+    except BaseException:
+        if created and dest.is_dir() and [p.name for p in dest.iterdir()] == [MARKER]:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst, follow_symlinks=False)

@@ -15,10 +15,12 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import MovierecError
+from movierec.files import check_not_input, check_output_file, owned_names, write_folder
 
 __all__ = ["SPLITS", "item_vectors", "train_part", "write_tables", "write_training_set"]
 
 SPLITS = ("fixed", "generate", "none")
+TABLES_KIND = "content tables folder"
 
 
 def train_part(dataset: str, data_dir: str | Path | None = None, split: str = "fixed") -> Dataset:
@@ -59,19 +61,28 @@ def write_tables(
     threshold: float = 4.0,
     split: str = "fixed",
     progress: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Build the user / genre tables of ``dataset`` and write them (with the heatmap) to
-    ``out``; returns the file paths, sizes and seconds spent."""
+    """Build the user / genre tables of ``dataset`` and write them (with the heatmap) to the
+    folder ``out`` (whole or not at all; an existing folder movierec did not make only with
+    ``force``, its files kept); returns the file paths, sizes and seconds spent."""
     from movierec.content.tables import build_genre_tables, save_tables
+    from movierec.data.loading import input_files
 
+    out = Path(out).expanduser().absolute()
+    check_not_input(out, input_files(dataset, data_dir))
+    owned_names(out, TABLES_KIND, force=force)
     ds = train_part(dataset, data_dir, split)
     t0 = time.perf_counter()
     vectors = item_vectors(ds, method, embedder, progress)
     t1 = time.perf_counter()
     tables = build_genre_tables(ds, vectors, threshold)
     t2 = time.perf_counter()
-    paths = save_tables(tables, ds, out, title=f"{ds.name.split('/')[0]}: genre x genre cosine "
-                        f"({method} vectors)")
+    title = f"{ds.name.split('/')[0]}: genre x genre cosine ({method} vectors)"
+    names: dict[str, Path] = {}
+    write_folder(out, lambda tmp: names.update(save_tables(tables, ds, tmp, title=title)),
+                 TABLES_KIND, force=force)
+    paths = {key: out / p.name for key, p in names.items()}
     return {
         "dataset": ds.name, "method": method, "users": ds.n_users,
         "genres": len(tables.genre_names), "vector_dim": int(vectors.shape[1]),
@@ -94,12 +105,16 @@ def write_training_set(
     split: str = "fixed",
     seed: int = 0,
     progress: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Build the genre-aware training rows of ``dataset`` and export them to ``out`` (``.csv``,
-    ``.tsv`` or ``.parquet``); returns the counts and the path."""
+    ``.tsv`` or ``.parquet``; an existing file only with ``force``, never an input file);
+    returns the counts and the path."""
     from movierec.content.genre_training import export_training_set, genre_training_set
     from movierec.content.tables import build_genre_tables
+    from movierec.data.loading import input_files
 
+    check_output_file(out, force=force, inputs=input_files(dataset, data_dir))
     ds = train_part(dataset, data_dir, split)
     tables = build_genre_tables(ds, item_vectors(ds, method, embedder, progress), threshold)
     rows = genre_training_set(ds, tables, ratio=ratio, threshold=threshold, seed=seed)
