@@ -4,9 +4,10 @@
 
 Builds every file kind movierec writes and reads back from the real release (its dataset cache,
 an iALS artifact with its serving catalogue, leave-one-out split files, a text-embedding cache),
-flips 8 bytes (seeded masks) at each seeded offset of each file and reads it back as movierec does. Prints one
-row per file: recovered (a cache rebuilt with one warning, same result), refused (a one-line
-error naming the file), unnoticed but same, silently different and traceback (the bar: 0 and 0).
+flips 8 bytes (seeded masks) at each seeded offset of each file and reads it back as movierec
+does. Prints one row per file: recovered (a cache rebuilt with one warning, same result), refused
+(a one-line error naming the file), unnoticed but same, silently different and traceback (the
+bar: 0 and 0).
 ``tests/test_corrupt_files.py`` runs a small sample of the same suite in CI.
 """
 
