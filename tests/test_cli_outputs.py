@@ -150,3 +150,18 @@ def test_eda_out_keeps_the_users_files_beside_an_earlier_report(small_release, t
     assert (out / "my-notes.md").read_text() == "what I saw"
     one_line_error(cli("eda", small_release, "--out", small_release, "--force"),
                    "is an input of this command")
+
+
+def test_compare_refuses_a_foreign_out_before_training(small_release, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "draft.md").write_text("mine")
+    config = tmp_path / "compare.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "t", "datasets": [str(small_release)], "protocols": ["p1"], "seeds": [0],
+        "split": "generate", "models": [{"name": "popularity"}]}))
+    one_line_error(cli("compare", config, "--out", out), "holds files movierec did not write")
+    assert sorted(p.name for p in out.iterdir()) == ["draft.md"]
+    done = cli("compare", config, "--out", out, "--force")
+    assert done.returncode == 0, done.stderr
+    assert (out / "draft.md").read_text() == "mine" and (out / "results.json").is_file()
