@@ -5,6 +5,7 @@ Heavy libraries are imported inside the commands that need them so ``movierec --
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -302,7 +303,10 @@ def train(
     cfg = _with_progress_bars(cfg)
     target = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)  # as train_artifact
     # checked and made a movierec folder before training: a log_dir inside it is kept by the save
-    with claimed_output_dir(target, KIND, force=force, recognise=_is_old_artifact):
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes
+    claim = claimed_output_dir(target, KIND, force=force, recognise=_is_old_artifact) if rank0 \
+        else contextlib.nullcontext()
+    with claim:
         path, seconds = train_artifact(cfg, data_dir)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the artifact
         console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")

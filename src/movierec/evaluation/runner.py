@@ -146,7 +146,6 @@ def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tupl
     """Train ``cfg.model`` and save it; returns the artifact folder and the fit time."""
     from movierec.data.loading import load_dataset
     from movierec.evaluation.compare import build, prepare_split
-    from movierec.models.artifacts import save
 
     data_dir = data_dir or cfg.data_dir
     full = load_dataset(cfg.dataset, data_dir)
@@ -156,4 +155,4 @@ def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tupl
     model.fit(train)
     seconds = time.perf_counter() - t0
     path = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)
-    return save(model, path), seconds
+    return model.save(path), seconds  # the model's save: NCF writes on DDP rank 0 only
