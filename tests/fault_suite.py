@@ -8,9 +8,9 @@ Every output folder also holds a file of the user's, which must survive every tr
 
 A trial copies the case's template (the old output), starts a child process that prepares the
 operation (imports, data, a fitted model) and says ``ready``; the parent says ``go``, sleeps a
-seeded delay drawn uniformly from ``[0, 1.1 x`` the operation's measured duration ``]`` and kills
-the child with SIGKILL. The output must then be the old one or the new one, complete
-(``absent`` counts as old where there was none); then the same operation, run to the end, must
+seeded delay drawn uniformly from ``[0, 1.1 x`` the operation's duration in an uninterrupted
+child ``]`` and kills the child with SIGKILL. The output must then be the old one or the new
+one, complete (``absent`` counts as old where there was none); then the same operation, run to the end, must
 succeed and leave no temporary file behind.
 
 ``tests/test_fault_injection.py`` runs a few seeded trials per case in CI;
@@ -339,14 +339,37 @@ def child(case: str, ctx_json: str, trial_dir: str) -> None:
     run = CASES[case].prepare(json.loads(ctx_json))
     print("ready", flush=True)
     sys.stdin.readline()
+    t0 = time.perf_counter()
     run(Path(trial_dir))
-    print("done", flush=True)
+    print(f"done {time.perf_counter() - t0:.6f}", flush=True)
 
 
 def _env() -> dict[str, str]:
     paths = [str(TESTS), *[p for p in sys.path if p]]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths),
             "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def _start(name: str, ctx: dict, trial_dir: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, fault_suite; fault_suite.child(*sys.argv[1:])",
+         name, json.dumps(ctx), str(trial_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env())
+    if proc.stdout.readline().strip() != "ready":
+        raise AssertionError(f"{name}: child failed to start: {proc.communicate()[1][-2000:]}")
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    return proc
+
+
+def _child_duration(name: str, ctx: dict, trial_dir: Path) -> float:
+    """Seconds an uninterrupted child takes from ``go`` to the end of the operation."""
+    out, err = _start(name, ctx, trial_dir).communicate(timeout=600)
+    done = [line for line in out.splitlines() if line.startswith("done ")]
+    if not done:
+        raise AssertionError(f"{name}: the uninterrupted child failed: {err[-2000:]}")
+    return float(done[-1].split()[1])
 
 
 def run_case(name: str, trials: int, work: Path, seed: int = 0) -> Counter:
@@ -359,9 +382,7 @@ def run_case(name: str, trials: int, work: Path, seed: int = 0) -> Counter:
     run = case.prepare(ctx)
     scratch = work / "calibrate"
     shutil.copytree(template, scratch)
-    t0 = time.perf_counter()
-    run(scratch)
-    duration = time.perf_counter() - t0
+    duration = _child_duration(name, ctx, scratch)  # a cold child: the same imports as a trial
     if case.state(scratch, ctx) != "new":
         raise AssertionError(f"{name}: an uninterrupted run did not write the new output")
     rng = np.random.default_rng([seed, len(name)])
@@ -371,16 +392,7 @@ def run_case(name: str, trials: int, work: Path, seed: int = 0) -> Counter:
         trial_dir = work / f"trial{k}"
         shutil.copytree(template, trial_dir)
         delay = float(rng.uniform(0, 1.1 * duration))
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys, fault_suite; fault_suite.child(*sys.argv[1:])",
-             name, json.dumps(ctx), str(trial_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=_env())
-        line = proc.stdout.readline().strip()
-        if line != "ready":
-            raise AssertionError(f"{name}: child failed to start: {proc.communicate()[1][-2000:]}")
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+        proc = _start(name, ctx, trial_dir)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
