@@ -10,8 +10,8 @@ A trial copies the case's template (the old output), starts a child process that
 operation (imports, data, a fitted model) and says ``ready``; the parent says ``go``, sleeps a
 seeded delay drawn uniformly from ``[0, 1.1 x`` the operation's duration in an uninterrupted
 child ``]`` and kills the child with SIGKILL. The output must then be the old one or the new
-one, complete (``absent`` counts as old where there was none); then the same operation, run to the end, must
-succeed and leave no temporary file behind.
+one, complete (``absent`` counts as old where there was none); then the same operation, run to
+the end, must succeed and leave no temporary file behind.
 
 ``tests/test_fault_injection.py`` runs a few seeded trials per case in CI;
 ``benchmarks/bench_faults.py`` runs 50 per case and prints the table.
