@@ -59,3 +59,4 @@ def pytest_configure(config):
     import tempfile
 
     os.environ["MOVIEREC_CACHE"] = tempfile.mkdtemp(prefix="movierec-test-cache-")
+    os.environ.setdefault("MOVIEREC_LOCKS", tempfile.mkdtemp(prefix="movierec-test-locks-"))

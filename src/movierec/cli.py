@@ -5,11 +5,12 @@ Heavy libraries are imported inside the commands that need them so ``movierec --
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,6 +43,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="Change a config value: KEY.PATH=VALUE (YAML value), e.g. "
     "model.params.lr=0.01 or run.num_threads=1; repeat for several.")]
+ForceOption = Annotated[bool, typer.Option(
+    "--force", help="Write into an existing folder that movierec did not make (its files are "
+    "kept, never deleted) or replace an existing output file.")]
 ContentSplitOption = Annotated[str, typer.Option(
     "--split", help="fixed / generate: the leave-one-out train part (test items left out); "
     "none: every rating.")]
@@ -100,14 +104,15 @@ def datasets_download(
     force: Annotated[bool, typer.Option(help="Download again even if present.")] = False,
 ) -> None:
     """Download, verify (MD5) and extract a release into the data folder."""
-    from movierec.data.download import download, find_local
+    from movierec.data.download import download_release, find_local
 
     local = None if force else find_local(name, data_dir)
     if local is not None:
         console.print(f"{name} is already at [bold]{local}[/]")
         return
-    folder = download(name, data_dir, force=force)
-    console.print(f"{name} downloaded and verified: [bold]{folder}[/]")
+    got = download_release(name, data_dir, force=force)
+    checked = "verified" if got.verified else got.how
+    console.print(f"{name} downloaded ({checked}): [bold]{got.folder}[/]")
 
 
 @datasets_app.command("info")
@@ -140,14 +145,17 @@ def datasets_labels(
     split: ContentSplitOption = "fixed",
     seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
     as_json: JsonOption = False,
+    force: ForceOption = False,
 ) -> None:
     """One epoch of NCF training labels: index | userid | movieid | interaction | rating."""
     from movierec.data.labels import LABEL_MODES, labelled_table, write_labelled_table
-    from movierec.data.loading import load_dataset
+    from movierec.data.loading import input_files, load_dataset
     from movierec.data.splits import train_part
+    from movierec.files import check_output_file
 
     if mode not in LABEL_MODES:
         raise MovierecError(f"unknown --mode {mode!r}; expected one of {', '.join(LABEL_MODES)}")
+    check_output_file(out, force=force, inputs=input_files(name, data_dir))
     ds = train_part(load_dataset(name, data_dir), data_dir, split)
     table = labelled_table(ds, mode, negatives, seed)
     path = write_labelled_table(table, out)
@@ -249,24 +257,29 @@ def compare(
     out: Annotated[Path | None, typer.Option(help="Output folder; default results/<name>.")]
     = None,
     overrides: SetOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Train, select on validation, test: a table per dataset and protocol, plus files."""
     from movierec.config import CompareConfig, load_config
     from movierec.evaluation.compare import run_comparison
     from movierec.evaluation.report import rich_tables
     from movierec.evaluation.report_html import write_outputs
+    from movierec.files import owned_names, write_folder
 
     cfg = load_config(config, CompareConfig, overrides)
+    out_dir = (out or Path(cfg.output_dir or Path("results") / cfg.name)).absolute()
+    owned_names(out_dir, "comparison", force=force)  # before hours of training, not after
     with console.status("comparing...") as status:
         comparison = run_comparison(cfg, data_dir, progress=lambda m: status.update(m))
     # piped output has no terminal width: give the wide tables room instead of 80 columns
     out_console = console if console.is_terminal else Console(width=200)
     for table in rich_tables(comparison):
         out_console.print(table)
-    out_dir = out or Path(cfg.output_dir or Path("results") / cfg.name)
-    written = write_outputs(comparison, out_dir)
-    console.print(f"wrote {written['json']}, {written['markdown']}, {written['html']} and "
-                  f"{len(cast(list[Path], written['charts']))} figures in {out_dir}")
+    written: dict = {}
+    write_folder(out_dir, lambda tmp: written.update(write_outputs(comparison, tmp)),
+                 "comparison", force=force)
+    console.print(f"wrote {written['json'].name}, {written['markdown'].name}, "
+                  f"{written['html'].name} and {len(written['charts'])} figures in {out_dir}")
 
 
 @app.command("train")
@@ -280,6 +293,7 @@ def train(
                                              "the config's `seed`; `evaluate --seed N` "
                                              "trains the same model).")] = None,
     overrides: SetOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Train one model and write it as an artifact folder.
 
@@ -288,6 +302,8 @@ def train(
     """
     from movierec.config import TrainConfig, load_config
     from movierec.evaluation.runner import train_artifact
+    from movierec.files import claimed_output_dir
+    from movierec.models.artifacts import KIND, _is_old_artifact
 
     cfg = load_config(config, TrainConfig, overrides)
     if out is not None:
@@ -296,7 +312,13 @@ def train(
         cfg = cfg.model_copy(update={"seed": seed})
     if "progress" not in cfg.run.model_fields_set:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"progress": True})})
-    path, seconds = train_artifact(cfg, data_dir)
+    target = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)  # as train_artifact
+    # checked and made a movierec folder before training: a log_dir inside it is kept by the save
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes
+    claim = claimed_output_dir(target, KIND, force=force, recognise=_is_old_artifact) if rank0 \
+        else contextlib.nullcontext()
+    with claim:
+        path, seconds = train_artifact(cfg, data_dir)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the artifact
         from movierec.serving.catalogue import ensure_catalogue
 
@@ -374,6 +396,7 @@ def eda(
     out: Annotated[Path | None, typer.Option(help="Report folder (index.html + PNG figures); "
                                              "default reports/eda-<dataset>.")] = None,
     download: Annotated[bool, typer.Option(help="Download the release if it is missing.")] = True,
+    force: ForceOption = False,
 ) -> None:
     """Exploratory data analysis: one HTML page with the figures of a release."""
     from movierec.eda import report_dataset
@@ -381,7 +404,7 @@ def eda(
     target = out or Path("reports") / f"eda-{Path(dataset).name}"
     with console.status("writing the report...") as status:
         page = report_dataset(dataset, target, data_dir, download=download,
-                              progress=lambda m: status.update(m))
+                              progress=lambda m: status.update(m), force=force)
     console.print(f"wrote [bold]{page}[/] and its figures")
 
 
@@ -515,12 +538,13 @@ def content_tables(
     embedder: EmbedderOption = "minilm",
     split: ContentSplitOption = "fixed",
     as_json: JsonOption = False,
+    force: ForceOption = False,
 ) -> None:
     """User and genre embeddings, user x genre and genre x genre similarity, heatmap."""
     from movierec.content.runs import GenreTablesRecipe, write_tables
 
     recipe = GenreTablesRecipe(dataset, data_dir, split, method, embedder)
-    result = write_tables(recipe, out, progress=not as_json)
+    result = write_tables(recipe, out, progress=not as_json, force=force)
     if as_json:
         print_json(result)
         return
@@ -542,12 +566,14 @@ def content_training_set(
     split: ContentSplitOption = "fixed",
     seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
     as_json: JsonOption = False,
+    force: ForceOption = False,
 ) -> None:
     """The genre-aware training rows (user, movie, interaction, genre, title)."""
     from movierec.content.runs import GenreTablesRecipe, write_training_set
 
     recipe = GenreTablesRecipe(dataset, data_dir, split, method, embedder)
-    result = write_training_set(recipe, out, ratio=ratio, seed=seed, progress=not as_json)
+    result = write_training_set(recipe, out, ratio=ratio, seed=seed, progress=not as_json,
+                                force=force)
     if as_json:
         print_json(result)
         return

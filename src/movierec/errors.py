@@ -55,3 +55,22 @@ class UnknownModelError(MovierecError, KeyError):
 
 class ArtifactError(MovierecError, OSError):
     """A model artifact that is missing, incomplete or corrupt; the message names the file."""
+
+
+class OutputError(MovierecError, OSError):
+    """An output path movierec refuses or cannot write: a folder holding files it did not write
+    (without ``--force``), an input of the same command, a path another process is writing."""
+
+
+class DiskFullError(OutputError):
+    """A write that ran out of space; the message names the path. Nothing half-written is left."""
+
+
+class CorruptFileError(MovierecError, ValueError):
+    """A file movierec wrote whose bytes changed since (checksum mismatch) or that its reader
+    cannot parse; the message names the file."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

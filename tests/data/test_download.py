@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import socket
 import threading
@@ -13,7 +14,12 @@ import pytest
 
 from movierec.data import download as dl
 from movierec.data.registry import get_release
-from movierec.errors import DatasetNotFoundError, DownloadError, UnknownDatasetError
+from movierec.errors import (
+    DatasetNotFoundError,
+    DownloadError,
+    MovierecError,
+    UnknownDatasetError,
+)
 
 ML100K_FILES = ["u.data", "u.item", "u.user", "u.genre"]
 LATEST_FILES = ["ratings.csv", "movies.csv"]
@@ -256,7 +262,9 @@ def test_existing_folder_is_used_as_is_without_network(
     assert dl.find_local("ml-1m", tmp_path) is None
 
 
-def test_force_replaces_an_existing_folder(routes, server, latest_zip, tmp_path):
+def test_force_replaces_an_existing_folder_but_keeps_the_users_files(
+    routes, server, latest_zip, tmp_path
+):
     root = tmp_path / "data"
     stale = root / "ml-latest-small"
     stale.mkdir(parents=True)
@@ -271,7 +279,10 @@ def test_force_replaces_an_existing_folder(routes, server, latest_zip, tmp_path)
         force=True,
         progress=False,
     )
-    assert sorted(p.name for p in folder.iterdir()) == sorted(LATEST_FILES)
+    # the release's files are replaced; a file the archive does not hold is the user's: kept
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*LATEST_FILES, "leftover.txt"])
+    assert (folder / "leftover.txt").read_text() == "x"
+    assert (folder / "ratings.csv").stat().st_size > 1000
     assert _listing(root) == ["ml-latest-small"]
 
 
@@ -321,3 +332,93 @@ def test_folders_follow_the_environment(tmp_path, monkeypatch):
     assert dl.release_url("ml-1m") == "http://mirror.example/ml/ml-1m.zip"
     monkeypatch.delenv(dl.ENV_BASE_URL)
     assert dl.release_url("ml-1m") == get_release("ml-1m").url
+
+
+# ---------------------------------------------------------------------- issue 14
+def test_a_killed_downloads_part_and_tmp_files_are_removed_by_the_next(
+    routes, server, ml100k_zip, tmp_path
+):
+    """SIGKILL leaves what no ``finally`` can remove; the next download of the release does."""
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / ".ml-100k.zip.ab12cd34.part").write_bytes(b"half a zip")
+    (root / ".ml-100k.q9w8e7r6.tmp").mkdir()
+    (root / ".ml-100k.q9w8e7r6.tmp" / "u.data").write_text("1\t1\t5\t1\n")
+    (root / "my-notes.part").write_text("not movierec's: kept")
+    routes["/ml-100k.zip"] = _Route(ml100k_zip)
+    dl.download("ml-100k", root, url=f"{server}/ml-100k.zip", md5=_md5(ml100k_zip),
+                progress=False)
+    assert _listing(root) == ["ml-100k", "my-notes.part"]
+
+
+def test_a_mirror_without_md5_is_reported_not_verified(
+    routes, server, latest_zip, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from movierec.cli import app
+
+    monkeypatch.setenv(dl.ENV_BASE_URL, server)
+    routes["/ml-latest-small.zip"] = _Route(latest_zip)  # no .md5 beside it: 404
+    got = dl.download_release("ml-latest-small", tmp_path / "a", progress=False)
+    assert not got.verified and got.how.startswith("not verified: no checksum published")
+    result = CliRunner().invoke(app, ["datasets", "download", "ml-latest-small",
+                                      "--data-dir", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert "not verified: no checksum published" in " ".join(result.output.split())
+    assert "downloaded and verified" not in result.output
+
+
+def test_a_full_disk_while_unpacking_says_so_not_corrupt_archive(
+    routes, server, latest_zip, tmp_path, monkeypatch
+):
+    def full(self, path):
+        self.extract(self.infolist()[0], path)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", full)
+    routes["/l.zip"] = _Route(latest_zip)
+    root = tmp_path / "data"
+    with pytest.raises(MovierecError) as info:
+        dl.download("ml-latest-small", root, url=f"{server}/l.zip", md5=_md5(latest_zip),
+                    progress=False)
+    message = str(info.value)
+    assert "no space left on device" in message and "corrupt" not in message
+    assert str(root) in message and "\n" not in message
+    assert _listing(root) == []
+
+
+def test_a_full_disk_while_fetching_says_so(routes, server, latest_zip, tmp_path, monkeypatch):
+    real_open = open
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+    def fake_open(path, mode="r", *a, **k):
+        f = real_open(path, mode, *a, **k)
+        return Full(f) if str(path).endswith(".part") and "w" in mode else f
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    routes["/l.zip"] = _Route(latest_zip)
+    root = tmp_path / "data"
+    with pytest.raises(MovierecError, match="no space left on device"):
+        dl.download("ml-latest-small", root, url=f"{server}/l.zip", md5=_md5(latest_zip),
+                    progress=False)
+    assert _listing(root) == []
+
+
+def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    afile = tmp_path / "f"
+    afile.write_text("x")
+    with pytest.raises(DatasetNotFoundError, match="is a file"):
+        dl.download("ml-100k", afile, progress=False)

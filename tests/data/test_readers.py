@@ -364,3 +364,33 @@ def test_read_folder_reports_the_bad_file(tmp_path):
     expected = r"tags\.csv line 2: movie id 'one' is not an integer"
     with pytest.raises(DataFormatError, match=expected):
         read_folder(tmp_path)
+
+
+# ---------------------------------------------------------------------- issue 14
+@pytest.mark.parametrize("reader", ["csv", "100k"])
+def test_a_file_cut_inside_its_last_timestamp_is_refused(tmp_path, reader):
+    rows = [(1, 1, 4.0, 964982703), (1, 3, 4.0, 964981247), (2, 6, 4.5, 964982224)]
+    if reader == "csv":
+        text = CSV_HEADER + "".join(f"{u},{m},{r:g},{t}\n" for u, m, r, t in rows)
+        path, read = tmp_path / "ratings.csv", read_csv_ratings
+    else:
+        text = "".join(f"{u}\t{m}\t{int(r)}\t{t}\n" for u, m, r, t in rows)
+        path, read = tmp_path / "u.data", read_ml100k_ratings
+    _write(path, text[:-5])  # the copy stopped 4 digits into the last timestamp
+    e = _error(read, path)
+    assert e.line == (4 if reader == "csv" else 3) and "cut short" in e.problem
+    _write(path, text.rstrip("\n"))  # a whole last line without a newline is fine
+    assert read(path).height == 3
+
+
+def test_a_utf16_file_is_named_as_such(tmp_path):
+    text = "1|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+    path = tmp_path / "u.item"
+    path.write_bytes(text.encode("utf-16"))
+    e = _error(read_ml100k_items, path)
+    assert "UTF-16" in e.problem and "UTF-8" in e.problem
+    path.write_bytes(text.encode("utf-16-le"))  # no byte-order mark
+    assert "UTF-16 (little-endian, no byte-order mark)" in _error(read_ml100k_items, path).problem
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_bytes((CSV_HEADER + "1,1,4.0,964982703\n").encode("utf-16"))
+    assert "UTF-16" in _error(read_csv_ratings, ratings).problem

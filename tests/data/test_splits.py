@@ -230,10 +230,29 @@ def test_write_then_load_round_trip(tmp_path):
 
 
 def _break(folder: Path, name: str, line: int, new: str) -> None:
+    """Edit a line, as a hand-made split would read: without movierec's SHA256SUMS (with it, any
+    edit is the checksum error of test_edited_split_files_fail_their_checksum)."""
     path = folder / name
     lines = path.read_text().split("\n")
     lines[line - 1] = new
     path.write_text("\n".join(lines))
+    (folder / "SHA256SUMS").unlink(missing_ok=True)
+
+
+def test_edited_split_files_fail_their_checksum(tmp_path):
+    ds = synthetic()
+    split = generate_loo(ds, n_negatives=9, seed=5)
+    write_loo_files(split, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "SHA256SUMS", "loo_negatives.tsv", "loo_test.tsv", "loo_train.tsv"]
+    path = tmp_path / "loo_test.tsv"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit: often still parses, as another rating or time
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError, match=r"loo_test\.tsv: its bytes changed since movierec "
+                       "wrote it") as info:
+        load_fixed_loo(ds, tmp_path)
+    assert info.value.path == str(path)
 
 
 @pytest.mark.parametrize(
@@ -262,6 +281,7 @@ def test_negatives_must_cover_the_test_users(tmp_path):
     write_loo_files(generate_loo(ds, n_negatives=9, seed=5), tmp_path)
     path = tmp_path / "loo_negatives.tsv"
     path.write_text("\n".join(path.read_text().split("\n")[1:]))
+    (tmp_path / "SHA256SUMS").unlink()  # as a hand-made split
     with pytest.raises(DataFormatError, match="not one set") as info:
         load_fixed_loo(ds, tmp_path)
     assert info.value.path == str(path)

@@ -153,6 +153,6 @@ def test_refuses_a_folder_that_is_not_a_report(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    with pytest.raises(MovierecError, match="not a movierec EDA report"):
+    with pytest.raises(MovierecError, match="holds files movierec did not write"):
         write_report(Dataset.from_frames("one", ratings), out)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]

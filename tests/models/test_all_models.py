@@ -106,7 +106,8 @@ def test_save_load_round_trip(name, fitted, planted, tmp_path):
     model = fitted(name)
     path = model.save(tmp_path / "artifact")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["artifact"]  # no temporary left over
-    assert sorted(p.name for p in path.iterdir()) == sorted(artifacts.FILES)
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        [*artifacts.FILES, "SHA256SUMS", ".movierec-output"])  # + checksums and the marker
     loaded = Recommender.load(path)
     assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
     users = np.arange(0, planted.train.n_users, 7)

@@ -222,7 +222,7 @@ def test_a_failed_save_leaves_the_old_artifact(fitted, tmp_path, monkeypatch):
 def test_save_refuses_to_clobber_other_files(fitted, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("keep me")
-    with pytest.raises(ArtifactError, match="not a movierec model artifact"):
+    with pytest.raises(MovierecError, match="holds files movierec did not write"):
         fitted("popularity").save(tmp_path / "notes")
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
     (tmp_path / "empty").mkdir()
@@ -238,11 +238,20 @@ def test_load_checks_the_class(fitted, tmp_path):
         Recommender.load(tmp_path / "nothing")
 
 
+def _reseal(path):
+    """Record the artifact's edited files in its SHA256SUMS, as a hand edit that knows the
+    format would: the checks below are the ones behind the checksums."""
+    from movierec.checksums import write_manifest
+
+    write_manifest(path, artifacts.FILES)
+
+
 def _edit_config(path, **changes):
     file = path / "config.json"
     config = json.loads(file.read_text())
     config.update(changes)
     file.write_text(json.dumps(config))
+    _reseal(path)
 
 
 @pytest.mark.parametrize(
@@ -273,10 +282,12 @@ def test_wrong_array_shapes_are_reported(fitted, tmp_path):
         arrays = dict(z)
     arrays["item_weights_"] = arrays["item_weights_"][:-1]
     np.savez(path / "model.npz", **arrays)
+    _reseal(path)
     with pytest.raises(ArtifactError, match=r"model\.npz: EASE: item_weights_ has shape"):
         Recommender.load(path)
     del arrays["item_weights_"]
     np.savez(path / "model.npz", **arrays)
+    _reseal(path)
     with pytest.raises(ArtifactError, match="'item_weights_' of EASE is missing"):
         Recommender.load(path)
 
@@ -287,5 +298,6 @@ def test_corrupt_sparse_arrays_are_reported(fitted, tmp_path):
         arrays = dict(z)
     arrays["similarity_.indices"] = arrays["similarity_.indices"] + 10_000
     np.savez(path / "model.npz", **arrays)
+    _reseal(path)
     with pytest.raises(ArtifactError, match="'similarity_' is inconsistent"):
         Recommender.load(path)

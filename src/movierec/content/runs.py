@@ -16,12 +16,14 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import MovierecError
+from movierec.files import check_not_input, check_output_file, owned_names, write_folder
 
 if TYPE_CHECKING:
     from movierec.content.tables import GenreTables
 
 __all__ = ["GenreTablesRecipe", "item_vectors", "train_part", "write_tables",
            "write_training_set"]
+TABLES_KIND = "content tables folder"
 
 
 def train_part(dataset: str, data_dir: str | Path | None = None, split: str = "fixed") -> Dataset:
@@ -74,15 +76,23 @@ class GenreTablesRecipe:
         return ds, vectors, tables, t1 - t0, time.perf_counter() - t1
 
 
-def write_tables(recipe: GenreTablesRecipe, out: str | Path, *, progress: bool = False
-                 ) -> dict[str, Any]:
-    """Build the user / genre tables of ``recipe`` and write them (with the heatmap) to
-    ``out``; returns the file paths, sizes and seconds spent."""
+def write_tables(recipe: GenreTablesRecipe, out: str | Path, *, progress: bool = False,
+                 force: bool = False) -> dict[str, Any]:
+    """Build the user / genre tables of ``recipe`` and write them (with the heatmap) to the
+    folder ``out`` (whole or not at all; an existing folder movierec did not make only with
+    ``force``, its files kept); returns the file paths, sizes and seconds spent."""
     from movierec.content.tables import save_tables
+    from movierec.data.loading import input_files
 
+    out = Path(out).expanduser().absolute()
+    check_not_input(out, input_files(recipe.dataset, recipe.data_dir))
+    owned_names(out, TABLES_KIND, force=force)
     ds, vectors, tables, vectors_seconds, tables_seconds = recipe.build(progress)
-    paths = save_tables(tables, ds, out, title=f"{ds.name.split('/')[0]}: genre x genre cosine "
-                        f"({recipe.method} vectors)")
+    title = f"{ds.name.split('/')[0]}: genre x genre cosine ({recipe.method} vectors)"
+    names: dict[str, Path] = {}
+    write_folder(out, lambda tmp: names.update(save_tables(tables, ds, tmp, title=title)),
+                 TABLES_KIND, force=force)
+    paths = {key: out / p.name for key, p in names.items()}
     return {
         "dataset": ds.name, "method": recipe.method, "users": ds.n_users,
         "genres": len(tables.genre_names), "vector_dim": int(vectors.shape[1]),
@@ -100,12 +110,16 @@ def write_training_set(
     ratio: int = 3,
     seed: int = 0,
     progress: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Build the genre-aware training rows of ``recipe`` (``ratio`` negative rows per positive
-    one, drawn with ``seed``) and export them to ``out`` (``.csv``, ``.tsv`` or ``.parquet``);
-    returns the counts and the path."""
+    one, drawn with ``seed``) and export them to ``out`` (``.csv``, ``.tsv`` or ``.parquet``;
+    an existing file only with ``force``, never an input file); returns the counts and the
+    path."""
     from movierec.content.genre_training import export_training_set, genre_training_set
+    from movierec.data.loading import input_files
 
+    check_output_file(out, force=force, inputs=input_files(recipe.dataset, recipe.data_dir))
     ds, _, tables, _, _ = recipe.build(progress)
     rows = genre_training_set(ds, tables, ratio=ratio, threshold=recipe.threshold, seed=seed)
     path = export_training_set(rows, out)

@@ -11,7 +11,9 @@ Where things live:
 
 A download either leaves the complete, verified release folder in place or leaves nothing: the
 zip goes to a temporary file and is unpacked into a temporary folder beside the destination, and
-only a checked folder is renamed into place.
+only a checked folder is swapped into place (:func:`movierec.files.replace_folder`). One process
+downloads a release at a time (the others wait, then find it); the temporary files of a killed
+download are removed by the next one. A full disk is reported as such, naming the folder.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import logging
 import os
 import re
 import shutil
@@ -28,10 +31,14 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from movierec import files
 from movierec.data.registry import GROUPLENS, Release, get_release
-from movierec.errors import DatasetNotFoundError, DownloadError
+from movierec.errors import DatasetNotFoundError, DiskFullError, DownloadError
+
+log = logging.getLogger(__name__)
 
 ENV_DATA = "MOVIEREC_DATA"
 ENV_CACHE = "MOVIEREC_CACHE"
@@ -120,6 +127,16 @@ def ensure_dataset(
     return _download(release, data_dir)
 
 
+@dataclass(frozen=True)
+class Downloaded:
+    """What :func:`download_release` did: the release ``folder``, whether the zip's MD5 was
+    ``verified`` and against what (``how``: the checksum's source, or why it was not checked)."""
+
+    folder: Path
+    verified: bool
+    how: str
+
+
 def download(
     name: str | Release,
     data_dir: str | os.PathLike | None = None,
@@ -140,22 +157,46 @@ def download(
     is replaced once the new copy is verified. ``progress`` shows a progress bar on a terminal.
 
     Raises :class:`DownloadError` (HTTP error, checksum mismatch, truncated or corrupt archive,
-    unsafe archive paths, archive without the release's ratings file), or
-    :class:`DatasetUnreachableError` (also a :class:`DatasetNotFoundError`) when the server
-    cannot be reached. On any failure, and on interruption, no partial file or folder is left.
+    unsafe archive paths, archive without the release's ratings file), :class:`DiskFullError`
+    (naming the folder), or :class:`DatasetUnreachableError` (also a
+    :class:`DatasetNotFoundError`) when the server cannot be reached. On any failure, and on
+    interruption, no partial file or folder is left; with ``force``, files in the old folder
+    that the archive does not hold are kept.
     """
+    return download_release(name, data_dir, url=url, md5=md5, force=force, progress=progress,
+                            timeout=timeout).folder
+
+
+def download_release(
+    name: str | Release,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    url: str | None = None,
+    md5: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+    timeout: float = TIMEOUT_S,
+) -> Downloaded:
+    """:func:`download`, saying whether the archive's MD5 was checked (a mirror without a
+    ``.md5`` file gives ``verified=False``, with a warning)."""
     release = _release(name)
     root = _root(data_dir)
     dest = root / release.folder
     if not force and (dest / release.ratings_file).is_file():
-        return dest
+        return Downloaded(dest, True, "already on disk")
     url = url or release_url(release)
     created_root = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
+    with files.disk_full_is_one_line(root):
+        root.mkdir(parents=True, exist_ok=True)
     try:
-        return _download_into(
-            release, root, dest, url, md5, force=force, progress=progress, timeout=timeout
-        )
+        with files.write_lock(dest, wait=-1):  # a second download of the release waits here
+            files.sweep_stale(root / release.filename)  # a killed download's .part
+            files.sweep_stale(dest)  # and its unpacked .tmp folder
+            if not force and (dest / release.ratings_file).is_file():
+                return Downloaded(dest, True, "downloaded by another process meanwhile")
+            return _download_into(
+                release, root, dest, url, md5, force=force, progress=progress, timeout=timeout
+            )
     finally:
         if created_root:  # a failed first download leaves no empty folder either
             with contextlib.suppress(OSError):
@@ -172,18 +213,23 @@ def _download_into(
     force: bool,
     progress: bool,
     timeout: float,
-) -> Path:
-    """:func:`download` once ``root`` exists: fetch, verify, unpack, rename into place."""
+) -> Downloaded:
+    """:func:`download` once ``root`` exists: fetch, verify, unpack, swap into place."""
     expected = (md5 or release.md5 or "").lower() or None
     md5_source = "the expected checksum" if md5 else "the registry's checksum"
     if expected is None:
         expected = _published_md5(release, root, url + ".md5", timeout)
         md5_source = f"{url}.md5"
+        if expected is None:
+            md5_source = f"not verified: no checksum published ({url}.md5 does not exist)"
+            log.warning("%s: %s; the archive was only checked to be a readable zip", url,
+                        md5_source)
 
     fd, part_name = tempfile.mkstemp(prefix=f".{release.filename}.", suffix=".part", dir=root)
     os.close(fd)
     part = Path(part_name)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{release.folder}.", suffix=".tmp", dir=root))
+    os.chmod(tmp_dir, files.dir_mode())  # it becomes the release folder when the zip is bare
     try:
         actual = _fetch(release, root, url, part, progress=progress, timeout=timeout)
         if expected is not None and actual != expected:
@@ -193,7 +239,8 @@ def _download_into(
                 "yourself. " + _where_to_put(release, root, url)
             )
         folder = _extract(part, tmp_dir, release, url)
-        return _move_into_place(folder, dest, release, force=force)
+        _move_into_place(folder, dest, release, force=force)
+        return Downloaded(dest, expected is not None, md5_source)
     finally:
         part.unlink(missing_ok=True)
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -209,7 +256,14 @@ def _release(name: str | Release) -> Release:
 
 
 def _root(data_dir: str | os.PathLike | None) -> Path:
-    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    if root.exists() and not root.is_dir():
+        where = "--data-dir" if data_dir is not None else f"${ENV_DATA}"
+        raise DatasetNotFoundError(
+            f"{where} {root}: is a file; give the folder that holds (or will receive) the "
+            "release folders"
+        )
+    return root
 
 
 def _where_to_put(release: Release, root: Path, url: str) -> str:
@@ -280,7 +334,14 @@ def _fetch(
                     digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
-        except (OSError, http.client.HTTPException) as exc:  # reset, timeout, IncompleteRead
+        except OSError as exc:
+            if files.is_disk_full(exc):
+                raise _full(root, exc) from exc
+            raise DownloadError(
+                f"{url}: download interrupted after {received:,} bytes ({exc}). Nothing was "
+                "kept; try again."
+            ) from exc
+        except http.client.HTTPException as exc:  # reset, timeout, IncompleteRead
             raise DownloadError(
                 f"{url}: download interrupted after {received:,} bytes ({exc}). Nothing was "
                 "kept; try again."
@@ -328,7 +389,13 @@ def _extract(archive: Path, tmp_dir: Path, release: Release, url: str) -> Path:
             zf.extractall(tmp_dir)
     except DownloadError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+    except OSError as exc:
+        if files.is_disk_full(exc):
+            raise _full(tmp_dir.parent, exc) from exc
+        raise DownloadError(
+            f"{url}: unpacking failed ({exc}). Nothing was kept; try again."
+        ) from exc
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
         raise DownloadError(
             f"{url}: the archive is not a readable zip ({exc}); the download is truncated or "
             "corrupt. Nothing was kept; try again."
@@ -342,24 +409,28 @@ def _extract(archive: Path, tmp_dir: Path, release: Release, url: str) -> Path:
     )
 
 
+def _full(root: Path, exc: BaseException) -> DiskFullError:
+    return files.disk_full(root)
+
+
 def _move_into_place(folder: Path, dest: Path, release: Release, *, force: bool) -> Path:
-    """Rename the verified ``folder`` to ``dest``; an old ``dest`` is replaced only if ``force``
-    or incomplete, and is restored if the rename fails."""
-    old: Path | None = None
-    if dest.exists():
+    """Swap the verified ``folder`` into ``dest``; an old ``dest`` is replaced only if ``force``
+    or incomplete, and every file in it that the archive does not hold is kept (hard-linked into
+    the new folder first), so notes or split files a user put there survive ``--force``."""
+    if os.path.lexists(dest):
+        if not dest.is_dir():
+            raise DownloadError(f"{dest}: is a file, not a release folder; move it away")
         if not force and (dest / release.ratings_file).is_file():
             return dest  # another process finished the same download first
-        old = Path(tempfile.mkdtemp(prefix=f".{release.folder}.", suffix=".old", dir=dest.parent))
-        os.replace(dest, old / "previous")
+        new = {p.name for p in folder.iterdir()}
+        for entry in dest.iterdir():
+            if entry.name not in new:
+                files.carry(entry, folder / entry.name)
     try:
-        os.replace(folder, dest)
+        with files.disk_full_is_one_line(dest):
+            files.replace_folder(folder, dest)
+    except DiskFullError:
+        raise
     except OSError as exc:
-        if old is not None:
-            os.replace(old / "previous", dest)
-        elif (dest / release.ratings_file).is_file():
-            return dest  # another process renamed its copy into place in the meantime
         raise DownloadError(f"cannot move the unpacked release to {dest}: {exc}") from exc
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     return dest

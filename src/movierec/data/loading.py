@@ -4,9 +4,11 @@ The cache lives in :func:`movierec.data.download.cache_dir` (``$MOVIEREC_CACHE``
 ``$MOVIEREC_DATA/parsed``), one folder per parse: ``<name>-<key>``, where the key hashes the
 resolved paths, sizes and modification times of the source files and the reader version. Editing,
 replacing or touching a source file therefore makes a new parse; stale folders are left in place
-(delete the cache folder to reclaim the space). A cache folder is written to a temporary folder
-and renamed into place, so a crash never leaves half of one; a cache that cannot be read is
-ignored and rewritten, never fatal.
+(delete the cache folder to reclaim the space). A cache folder is built in a temporary folder
+and swapped into place (:func:`movierec.files.swap_folder`), so a crash never leaves half of one.
+Its ``SHA256SUMS`` records every file's checksum; a file whose bytes changed, that a reader cannot
+parse (polars' panics included) or a cache that cannot be written (full disk, read-only folder,
+another process writing it) costs one warning and a parse of the source files, never the run.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from movierec import checksums, files
 from movierec.data.dataset import Dataset
 from movierec.data.readers import detect_layout, read_folder, source_files
 from movierec.data.registry import RELEASES, Layout, get_release
-from movierec.errors import UnknownDatasetError
+from movierec.errors import CorruptFileError, DatasetNotFoundError, UnknownDatasetError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ def _resolve(name_or_folder, data_dir, download: bool) -> tuple[Path, str, Layou
     if folder.is_dir():
         folder = folder.resolve()
         return folder, folder.name, None
+    if folder.exists():
+        raise DatasetNotFoundError(
+            f"{folder}: is a file; give a release name ({', '.join(RELEASES)}) or the folder "
+            "holding the release's files"
+        )
     known = ", ".join(RELEASES)
     raise UnknownDatasetError(
         f"{str(name_or_folder)!r} is neither a known dataset ({known}) nor an existing folder"
@@ -102,14 +108,43 @@ def _cache_root() -> Path:
     return cache_dir()
 
 
+def input_files(name_or_folder: str | os.PathLike, data_dir: str | os.PathLike | None = None
+                ) -> list[Path]:
+    """The source files :func:`load_dataset` would read (and their folder, first), without
+    reading or downloading anything; empty when the release is not on disk. For refusing an
+    output path that is an input."""
+    from movierec.data.download import find_local
+
+    if isinstance(name_or_folder, str) and name_or_folder in RELEASES:
+        folder = find_local(name_or_folder, data_dir)
+    else:
+        folder = Path(name_or_folder).expanduser()
+    if folder is None or not folder.is_dir():
+        return []
+    try:
+        return [folder, *source_files(folder)]
+    except Exception:  # not a release folder: load_dataset will say so
+        return [folder]
+
+
 def _read_cache(target: Path, name: str) -> Dataset | None:
     if not (target / "dataset.json").is_file():
         return None
     try:
+        names = sorted(p.name for p in target.iterdir()
+                       if p.is_file() and p.name not in (checksums.MANIFEST, files.MARKER))
+        checksums.verify_manifest(target, names)  # every file, checked before any parser sees it
         dataset = Dataset.load(target)
         _check_consistent(dataset, name)
-    except Exception as e:  # a cache is disposable: any failure means "parse again"
-        log.warning("ignoring unreadable dataset cache %s (%s); parsing the files again", target, e)
+    except CorruptFileError as e:
+        log.warning("dataset cache %s; parsing the source files again", e)
+        return None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # a cache is disposable (polars' PanicException is no Exception)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        log.warning("ignoring unreadable dataset cache %s (%s); parsing the files again",
+                    target, first)
         return None
     return dataset
 
@@ -130,22 +165,20 @@ def _check_consistent(ds: Dataset, name: str) -> None:
 
 
 def _write_cache(dataset: Dataset, target: Path) -> None:
-    """Write ``dataset`` to ``target`` atomically; failures are logged, never raised."""
-    tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    """Write ``dataset`` to ``target`` whole, with a ``SHA256SUMS`` of its files; a failure (full
+    disk, no permission, another process writing it) is one warning, never raised."""
+
+    def build(tmp: Path) -> None:
         dataset.save(tmp)
-        if target.exists():  # an unreadable earlier cache, or a concurrent writer's copy
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.replace(tmp, target)
-            tmp = None
-        except OSError:
-            if not (target / "dataset.json").is_file():
-                raise  # another process did not win the race: a real failure
+        checksums.write_manifest(tmp, sorted(p.name for p in tmp.iterdir()))
+
+    try:
+        files.swap_folder(target, build, what="this dataset cache")
     except OSError as e:
-        log.warning("could not write the dataset cache %s (%s); continuing without it", target, e)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        log.warning("could not write the dataset cache (%s); continuing without it",
+                    str(e) if isinstance(e, files.OutputError) else f"{target}: {e}")
+    except Exception as e:  # polars reports a full disk as a ComputeError
+        if not files.is_disk_full(e):
+            raise
+        log.warning("could not write the dataset cache (%s); continuing without it",
+                    files.disk_full(target))

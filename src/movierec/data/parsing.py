@@ -46,6 +46,31 @@ class Col:
 
 
 # ---------------------------------------------------------------------- text and lines
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"), (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
+
+
+def check_encoding(path: Path) -> None:
+    """Raise :class:`DataFormatError` naming the encoding of a UTF-16 / UTF-32 file (MovieLens
+    files are UTF-8 or latin-1, which the readers take); without a byte-order mark, NUL bytes in
+    the first 4 KiB say the same (many: UTF-16; a few: binary data)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    found = next((name for bom, name in _BOMS if head.startswith(bom)), None)
+    line = None
+    if found is None and b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if even + odd > len(head) // 4:
+            found = f"UTF-16 ({'big' if even > odd else 'little'}-endian, no byte-order mark)"
+        else:
+            found = "binary data (NUL bytes), not text"
+            line = head[: head.index(b"\x00")].count(b"\n") + 1
+    if found is not None:
+        raise DataFormatError(path, line, f"the file is {found}; save it as UTF-8 text")
+
+
 def read_text(path: Path) -> str:
     """The file's text: UTF-8 when it decodes as such, else latin-1 (the older releases)."""
     data = Path(path).read_bytes()
@@ -143,6 +168,7 @@ def read_separated(
     the others try polars' CSV reader first.
     """
     path = Path(path)
+    check_encoding(path)
     if free_text is None:
         fast = _fast_separated(path, sep, cols)
         if fast is not None:
@@ -155,6 +181,7 @@ def read_csv_table(path: Path, header: Sequence[str], cols: Sequence[Col]) -> pl
     """Read a comma-separated file with a header row (quoted fields allowed) into ``line`` +
     typed ``cols``; ``header`` lists the column names the first line must hold, in order."""
     path = Path(path)
+    check_encoding(path)
     _check_header(path, header)
     schema = {h: _DTYPES[c.kind] for h, c in zip(header, cols, strict=True)}
     try:

@@ -167,6 +167,7 @@ def _checked_ratings(path: Path, df: pl.DataFrame) -> pl.DataFrame:
     """Ratings in range, one per user and movie, at least one: else a line-exact error."""
     if df.height == 0:
         raise DataFormatError(path, None, "holds no ratings (only a header or blank lines)")
+    _check_not_cut(path, df)
     r = pl.col("rating")
     bad = first_bad_line(df, r.is_nan())
     if bad is not None:
@@ -185,6 +186,23 @@ def _checked_ratings(path: Path, df: pl.DataFrame) -> pl.DataFrame:
             f"(first at line {first.get_column('line')[0]}); keep one rating per user and movie",
         )
     return df.drop("line")
+
+
+def _check_not_cut(path: Path, df: pl.DataFrame) -> None:
+    """A file cut short inside its last line's timestamp still parses: it ends without a newline
+    and that timestamp has fewer digits than every other one. Raise naming the line."""
+    with open(path, "rb") as f:
+        f.seek(-1, 2)
+        if f.read(1) == b"\n" or df.height < 2:
+            return
+    ts = df.get_column("timestamp")
+    last, others = int(ts[-1]), int(ts.head(df.height - 1).abs().min())
+    if len(str(abs(last))) < len(str(others)):
+        raise DataFormatError(
+            path, int(df.get_column("line")[-1]),
+            f"the file ends inside this line: timestamp {last} has fewer digits than every "
+            "other one and no newline follows; the file looks cut short, download or copy it "
+            "again")
 
 
 def _first_repeated_pair(df: pl.DataFrame) -> dict | None:

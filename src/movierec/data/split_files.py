@@ -10,16 +10,18 @@ Readers map ids onto an existing :class:`Dataset`'s id maps and raise
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from movierec import checksums, files
 from movierec.data.dataset import Dataset
-from movierec.errors import DataFormatError
+from movierec.errors import CorruptFileError, DataFormatError
 
 RATING_FIELDS = ("user", "item", "rating", "timestamp")
+LOO_FILES = ("loo_train.tsv", "loo_test.tsv", "loo_negatives.tsv")
+"""The fixed leave-one-out split files of one folder."""
 
 
 def _read_lines(path: Path) -> pl.DataFrame:
@@ -145,10 +147,27 @@ def format_ratings(rating: np.ndarray) -> pl.Series:
 
 
 def _write_atomic(df: pl.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.write_csv(tmp, separator="\t", include_header=False, quote_style="never",
-                 line_terminator="\n")
-    os.replace(tmp, path)
+    files.write_atomically(path, lambda tmp: df.write_csv(
+        tmp, separator="\t", include_header=False, quote_style="never", line_terminator="\n"))
+
+
+def seal(folder: str | Path, names: list[str]) -> None:
+    """Record the split files ``names`` of ``folder`` in its ``SHA256SUMS`` (after writing)."""
+    checksums.write_manifest(folder, names)
+
+
+def check_sealed(folder: str | Path, names: list[str]) -> None:
+    """When ``folder`` has a ``SHA256SUMS`` (movierec wrote the files), raise
+    :class:`DataFormatError` naming the first of ``names`` whose bytes changed since; files laid
+    out by hand, without one, are read as they are."""
+    folder = Path(folder)
+    try:
+        sums = checksums.read_manifest(folder)
+        if sums is not None:
+            checksums.verify_manifest(folder, [n for n in names if (folder / n).exists()], sums)
+    except CorruptFileError as e:
+        raise DataFormatError(e.path, None, f"{e.problem}; write the split files again (or "
+                              f"delete {checksums.MANIFEST} to use them as they are)") from None
 
 
 def write_ratings_tsv(ds: Dataset, path: str | Path) -> Path:

@@ -25,8 +25,11 @@ import numpy as np
 from movierec.data.dataset import Dataset
 from movierec.data.sampling import EVAL_SEED, sample_negatives
 from movierec.data.split_files import (
+    LOO_FILES,
+    check_sealed,
     read_negatives_tsv,
     read_ratings_tsv,
+    seal,
     write_negatives_tsv,
     write_ratings_tsv,
 )
@@ -247,6 +250,7 @@ def load_fixed_loo(full: Dataset, folder: str | Path) -> Split:
     """
     folder = Path(folder)
     name = f"{full.name}/loo"
+    check_sealed(folder, list(LOO_FILES))
     train = read_ratings_tsv(folder / "loo_train.tsv", full, f"{name}/train")
     test_path, neg_path = folder / "loo_test.tsv", folder / "loo_negatives.tsv"
     test = read_ratings_tsv(test_path, full, f"{name}/test")
@@ -311,6 +315,7 @@ def write_loo_files(split: Split, folder: str | Path) -> Path:
             )
         write_negatives_tsv(test.user_ids[test.user_idx], test.item_ids[split.negatives],
                             folder / "loo_negatives.tsv")
+    seal(folder, list(LOO_FILES) if split.negatives is not None else list(LOO_FILES[:2]))
     return folder
 
 

@@ -1,51 +1,49 @@
 """Write the exploratory report of a dataset: ``index.html`` plus one PNG per figure.
 
-The report is built in a temporary folder beside the target and renamed into place at the end,
-so a failure (bad data, full disk, interrupt) never leaves a half report; an older report in the
-same folder stays until the new one is complete.
+The report is built in a temporary folder beside the target and swapped into place at the end
+(:func:`movierec.files.write_folder`), so a failure (bad data, full disk, interrupt, a killed
+process) never leaves a half report; an older report in the same folder stays until the new one is
+complete, and files there that movierec did not write are kept.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from movierec import files
 from movierec.data.dataset import Dataset
 from movierec.eda import figures, readings, stats
 from movierec.eda.page import GENERATOR, Section, render
-from movierec.errors import MovierecError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+KIND = "EDA report"
 
 
 def write_report(ds: Dataset, out: str | Path,
-                 progress: Callable[[str], None] | None = None) -> Path:
+                 progress: Callable[[str], None] | None = None, *, force: bool = False,
+                 inputs: tuple[str | Path, ...] = ()) -> Path:
     """Write the EDA report of ``ds`` into the folder ``out`` and return the page's path.
 
     ``out`` is created (with its parents); if it exists it must be empty or hold an earlier
-    movierec EDA report, which is replaced. Raises :class:`MovierecError` for an empty or
-    malformed dataset or an unusable ``out``, before anything is written.
+    movierec EDA report, which is replaced; any other folder only with ``force``, and files there
+    that movierec did not write are always kept. ``inputs`` (the release's folder and files) may
+    not be ``out``. Raises :class:`MovierecError` for an empty or malformed dataset or an unusable
+    ``out``, before anything is written.
     """
     stats.check_reportable(ds)
     out = Path(out).expanduser().absolute()
-    _check_target(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    check_target(out, force=force, inputs=inputs)
+
+    def build(tmp: Path) -> None:
         sections, summary_rows = _build(ds, tmp, progress or (lambda _msg: None))
         page = render(ds.name, summary_rows, sections)
         (tmp / "index.html").write_text(page, encoding="utf-8")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report folder is for reading
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    files.write_folder(out, build, KIND, force=force, recognise=_is_report)
     return out / "index.html"
 
 
@@ -135,37 +133,19 @@ def _summary_rows(s: dict, ds: Dataset) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------------- the folder
-def _check_target(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise MovierecError(f"--out {out} is a file; give a folder for the report.")
-    if out.is_dir() and any(out.iterdir()) and not _is_report(out):
-        raise MovierecError(
-            f"--out {out} already holds files that are not a movierec EDA report; give a new or "
-            "empty folder (an earlier report there would be replaced)."
-        )
+def check_target(out: str | Path, *, force: bool = False,
+                 inputs: tuple[str | Path, ...] = ()) -> None:
+    """Raise :class:`MovierecError` when the report may not be written to ``out`` (see
+    :func:`write_report`); call it before loading the data."""
+    files.check_not_input(out, inputs)
+    files.owned_names(Path(out).expanduser().absolute(), KIND, force=force, recognise=_is_report)
 
 
 def _is_report(folder: Path) -> bool:
+    """An EDA report of a movierec that wrote no marker."""
     page = folder / "index.html"
     try:
         head = page.read_text(encoding="utf-8", errors="replace")[:2000]
     except OSError:
         return False
     return f'<meta name="generator" content="{GENERATOR}">' in head
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an existing ``out`` is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        old.rmdir()
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except OSError:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -7,12 +7,12 @@ leaves a half-written result next to complete ones.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rich.table import Table
 
 from movierec.evaluation.compare import Comparison, RunResult
+from movierec.files import write_bytes_atomically
 
 HEADLINE = {
     "p1": ["HR@10", "NDCG@10", "MRR"],
@@ -90,12 +90,7 @@ def markdown(comparison: Comparison) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomically(path, data)
 
 
 def bar_charts(comparison: Comparison, out_dir: Path) -> dict[tuple[str, str], list[Path]]:

@@ -160,7 +160,6 @@ def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tupl
     from movierec.data.loading import load_dataset
     from movierec.data.splits import train_part
     from movierec.evaluation.compare import build
-    from movierec.models.artifacts import save
 
     data_dir = data_dir or cfg.data_dir
     cfg.run.check_device()  # before any data loads
@@ -170,4 +169,4 @@ def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tupl
     model.fit(train, options=cfg.run)
     seconds = time.perf_counter() - t0
     path = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)
-    return save(model, path), seconds
+    return model.save(path), seconds  # the model's save: NCF writes on DDP rank 0 only

@@ -8,19 +8,26 @@ An artifact folder holds:
 - ``config.json``: model name and class, hyper-parameters, movierec version, the train dataset's
   name and fingerprint, ``n_users`` / ``n_items``, creation time;
 - ``ids.parquet``: the id maps, one row per index: ``kind`` (``"user"`` / ``"item"``), ``idx``
-  (``int32``) and ``id`` (original MovieLens id, ``int64``).
+  (``int32``) and ``id`` (original MovieLens id, ``int64``);
+- ``SHA256SUMS``: the SHA-256 of the three files above (``sha256sum -c SHA256SUMS`` checks them);
+- ``.movierec-output``: the files movierec wrote there (:mod:`movierec.files`).
 
-:func:`save` writes into a temporary sibling folder and renames it into place, so a crash never
-leaves half an artifact and an existing artifact is replaced in one step. :func:`load` checks
-every file and raises :class:`~movierec.errors.ArtifactError` naming the file that is wrong.
+An artifact is data, never code: :func:`load` finds the model class by its registered name
+(:func:`movierec.models.registry.get_class`: movierec's own models and those registered in the
+running program); the ``module`` key that older versions wrote and read is ignored.
+
+:func:`save` builds the folder beside the target and swaps it into place
+(:func:`movierec.files.write_folder`), so a crash never leaves half an artifact, files that
+movierec did not write there are kept, and a second process saving to the same path gets a clear
+error. :func:`load` checks every file against ``SHA256SUMS`` (artifacts saved before it existed
+are read unchecked) and raises :class:`~movierec.errors.ArtifactError` naming the file that is
+wrong.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +37,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from movierec.errors import ArtifactError, MovierecError
-from movierec.files import new_temp_sibling
+from movierec import checksums, files
+from movierec.errors import ArtifactError, CorruptFileError, MovierecError
 from movierec.models.params import validate_params, without_run_options
 
 if TYPE_CHECKING:
@@ -42,6 +49,9 @@ MODEL_FILE = "model.npz"
 CONFIG_FILE = "config.json"
 IDS_FILE = "ids.parquet"
 FILES = (MODEL_FILE, CONFIG_FILE, IDS_FILE)
+KIND = "model artifact"
+OWNED = ("catalogue.parquet", "catalogue.parquet.sha256")
+"""Files that movierec adds to an artifact later (the serving catalogue): replaced by a save."""
 _CONFIG_KEYS = ("format_version", "model", "module", "params", "n_users", "n_items", "dataset")
 
 
@@ -50,28 +60,32 @@ def is_artifact(path: str | Path) -> bool:
     return (Path(path) / CONFIG_FILE).is_file()
 
 
-def save(model: Recommender, path: str | Path) -> Path:
+def save(model: Recommender, path: str | Path, *, force: bool = False) -> Path:
     """Write a fitted model as the artifact folder ``path`` (replacing an artifact there).
 
-    Refuses to replace anything at ``path`` that is not an artifact or an empty folder.
-    Returns ``path``.
+    ``path`` must be missing, empty, an artifact or a folder movierec made for one
+    (:func:`movierec.files.claim_output_dir`); anything else only with ``force``. Files there that
+    movierec did not write are kept. Returns ``path``.
     """
     model._check_fitted()
-    path = Path(path)
-    if path.exists() and not (is_artifact(path) or (path.is_dir() and not any(path.iterdir()))):
-        raise ArtifactError(
-            f"{path}: exists and is not a movierec model artifact; refusing to replace it "
-            "(choose another path or remove it)"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temp_sibling(path, suffix=".tmp", folder=True)  # umask mode: others may read it
+    return files.write_folder(path, lambda tmp: _write(model, tmp), KIND, force=force,
+                              recognise=_is_old_artifact, owned=OWNED, option="artifact path")
+
+
+def claim(path: str | Path, *, force: bool = False) -> Path:
+    """Check ``path`` as :func:`save` will, before training, and mark it as an artifact folder
+    (so a ``log_dir`` inside it is kept by the save). Raises what :func:`save` would."""
+    return files.claim_output_dir(path, KIND, force=force, recognise=_is_old_artifact,
+                                  option="artifact path")
+
+
+def _is_old_artifact(path: Path) -> bool:
+    """An artifact folder of a movierec that wrote no marker: its config.json is ours."""
     try:
-        _write(model, tmp)
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+        _read_config(path / CONFIG_FILE)
+    except ArtifactError:
+        return False
+    return True
 
 
 def _write(model: Recommender, folder: Path) -> None:
@@ -95,7 +109,7 @@ def _write(model: Recommender, folder: Path) -> None:
     config = {
         "format_version": FORMAT_VERSION,
         "model": model.name,
-        "module": type(model).__module__,
+        "module": type(model).__module__,  # informative only: load never imports it
         "class": type(model).__qualname__,
         "params": params,
         "movierec_version": __version__,
@@ -104,6 +118,7 @@ def _write(model: Recommender, folder: Path) -> None:
         "n_items": model.n_items_,
         "n_interactions": int(model.seen_.nnz),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "checksums": checksums.MANIFEST,
     }
     try:
         text = json.dumps(config, indent=2)
@@ -114,8 +129,6 @@ def _write(model: Recommender, folder: Path) -> None:
         ) from e
     with open(folder / MODEL_FILE, "wb") as f:
         np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
     ids = pl.DataFrame(
         {
             "kind": ["user"] * model.n_users_ + ["item"] * model.n_items_,
@@ -126,35 +139,19 @@ def _write(model: Recommender, folder: Path) -> None:
         }
     )
     ids.write_parquet(folder / IDS_FILE)
-    with open(folder / CONFIG_FILE, "w", encoding="utf-8") as f:  # written last: marks a whole set
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _swap_into_place(tmp: Path, path: Path) -> None:
-    """Rename ``tmp`` to ``path``; an existing ``path`` is moved aside first and removed after."""
-    if not path.exists():
-        os.replace(tmp, path)  # an empty folder at path is replaced too (POSIX)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    os.replace(path, old)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.replace(old, path)  # put the previous artifact back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    (folder / CONFIG_FILE).write_text(text, encoding="utf-8")
+    checksums.write_manifest(folder, FILES)
 
 
 # ---------------------------------------------------------------------- loading
 def load(path: str | Path) -> Recommender:
     """Read an artifact folder written by :func:`save` into a fitted model.
 
-    Raises :class:`ArtifactError` naming the file when a file is missing, does not parse, names
-    an unknown model, or holds arrays of the wrong shape.
+    Raises :class:`ArtifactError` naming the file when a file is missing, differs from its
+    checksum, does not parse, names a model that is not registered, or holds arrays of the wrong
+    shape. Nothing named in the files is imported.
     """
-    from movierec.models.registry import get_class, import_module
+    from movierec.models.registry import get_class
 
     path = Path(path)
     if not path.is_dir():
@@ -166,17 +163,20 @@ def load(path: str | Path) -> Recommender:
             raise ArtifactError(
                 f"{path / name}: missing; the artifact is incomplete, save the model again"
             )
-    config = _read_config(path / CONFIG_FILE)
+    data = _checked_bytes(path)
+    config = _read_config(path / CONFIG_FILE, data[CONFIG_FILE])
     where = path / CONFIG_FILE
+    if "checksums" in config and "_manifest" not in data:
+        raise ArtifactError(f"{path / checksums.MANIFEST}: missing; the artifact is incomplete, "
+                            "save the model again")
     try:
-        import_module(config["module"])
-        cls = get_class(config["model"])
+        cls = get_class(config["model"])  # the registry only: never a module named in the file
         model = cls(**validate_params(cls, without_run_options(config["params"])))
-    except (MovierecError, TypeError, ImportError) as e:
+    except (MovierecError, TypeError) as e:
         raise ArtifactError(f"{where}: cannot rebuild model {config['model']!r}: {e}") from e
     n_users, n_items = config["n_users"], config["n_items"]
-    user_ids, item_ids = _read_ids(path / IDS_FILE, n_users, n_items)
-    arrays = _read_arrays(path / MODEL_FILE)
+    user_ids, item_ids = _read_ids(path / IDS_FILE, n_users, n_items, data[IDS_FILE])
+    arrays = _read_arrays(path / MODEL_FILE, data[MODEL_FILE])
     where = path / MODEL_FILE
     seen = _csr(arrays, "seen", (n_users, n_items), where, binary=True)
     dataset = config["dataset"]
@@ -208,12 +208,41 @@ def load(path: str | Path) -> Recommender:
     return model
 
 
+def _checked_bytes(path: Path) -> dict[str, Any]:
+    """The bytes of the artifact's files, checked against ``SHA256SUMS`` when there is one
+    (``"_manifest"`` then names it)."""
+    data: dict[str, Any] = {}
+    for name in FILES:
+        try:
+            data[name] = (path / name).read_bytes()
+        except OSError as e:
+            raise ArtifactError(f"{path / name}: unreadable ({e.strerror or e})") from e
+    try:
+        sums = checksums.read_manifest(path)
+        if sums is not None:
+            for name in FILES:
+                checksums.verify_bytes(path / name, data[name], sums)
+            data["_manifest"] = checksums.MANIFEST
+    except CorruptFileError as e:
+        raise ArtifactError(f"{e}; save the model again") from None
+    return data
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The checked ``config.json`` of the artifact folder ``path`` (without loading arrays)."""
     file = Path(path) / CONFIG_FILE
     if not file.is_file():
         raise ArtifactError(f"{path}: not a movierec model artifact (no {CONFIG_FILE})")
-    return _read_config(file)
+    try:
+        data = file.read_bytes()
+        sums = checksums.read_manifest(path)
+        if sums is not None:
+            checksums.verify_bytes(file, data, sums)
+    except CorruptFileError as e:
+        raise ArtifactError(f"{e}; save the model again") from None
+    except OSError as e:
+        raise ArtifactError(f"{file}: unreadable ({e.strerror or e})") from e
+    return _read_config(file, data)
 
 
 def dataset_name_of(path: str | Path) -> str:
@@ -225,9 +254,9 @@ def dataset_name_of(path: str | Path) -> str:
     return str(name).split("/")[0]
 
 
-def _read_config(file: Path) -> dict[str, Any]:
+def _read_config(file: Path, data: bytes | None = None) -> dict[str, Any]:
     try:
-        config = json.loads(file.read_text(encoding="utf-8"))
+        config = json.loads((file.read_bytes() if data is None else data).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ArtifactError(f"{file}: not a readable JSON file ({e}); save the model again") from e
     if not isinstance(config, dict):
@@ -254,11 +283,14 @@ def _read_config(file: Path) -> dict[str, Any]:
     return config
 
 
-def _read_ids(file: Path, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_ids(file: Path, n_users: int, n_items: int, data: bytes
+              ) -> tuple[np.ndarray, np.ndarray]:
     try:
-        ids = pl.read_parquet(file, columns=["kind", "idx", "id"])
-    except Exception as e:  # polars / pyarrow raise many types for a damaged file
-        raise ArtifactError(f"{file}: not a readable id map ({e}); save the model again") from e
+        ids = checksums.read_parquet(data, name=file, columns=["kind", "idx", "id"])
+        if ids.schema != {"kind": pl.String, "idx": pl.Int32, "id": pl.Int64}:
+            raise CorruptFileError(file, f"unexpected columns {dict(ids.schema)}")
+    except CorruptFileError as e:  # the reader's failures, its panics included
+        raise ArtifactError(f"{e}; not a readable id map, save the model again") from None
     kind = ids.get_column("kind").to_numpy()
     out = []
     for what, n in (("user", n_users), ("item", n_items)):
@@ -272,9 +304,9 @@ def _read_ids(file: Path, n_users: int, n_items: int) -> tuple[np.ndarray, np.nd
     return out[0], out[1]
 
 
-def _read_arrays(file: Path) -> dict[str, np.ndarray]:
+def _read_arrays(file: Path, data: bytes) -> dict[str, np.ndarray]:
     try:
-        with np.load(file, allow_pickle=False) as z:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {key: z[key] for key in z.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise ArtifactError(

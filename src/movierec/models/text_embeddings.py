@@ -16,8 +16,9 @@ the exact texts, so a changed description (or a different dataset) never reads a
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -26,7 +27,10 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from movierec.errors import MovierecError
+from movierec.checksums import read_checked, write_checked
+from movierec.errors import CorruptFileError, MovierecError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "EMBEDDERS",
@@ -232,8 +236,9 @@ def embed_texts(
 
     ``cache``: True uses :func:`embedding_cache_dir`, a path uses that folder, False computes
     without reading or writing. The file is ``<label>-<embedder name>-<key>.npy`` where ``key``
-    hashes the texts and the embedder name; it is written to a temporary file and renamed, so
-    concurrent runs and crashes never leave a partial file. A damaged file is recomputed.
+    hashes the texts and the embedder name; it is written whole or not at all, with its SHA-256
+    in ``<file>.sha256`` (:func:`movierec.files.write_checked`). A file whose bytes changed, a
+    damaged one, or one that cannot be written costs a warning and a recomputation, never the run.
     """
     model = get_embedder(embedder)
     if cache is False:
@@ -243,19 +248,25 @@ def embed_texts(
     path = folder / f"{safe_label}-{model.name}-{texts_key(texts, model.name)}.npy"
     if path.is_file():
         try:
-            vectors = np.load(path, allow_pickle=False)
+            data = read_checked(path)  # the bytes, checked against <file>.sha256
+            vectors = np.load(io.BytesIO(data), allow_pickle=False)
             if vectors.ndim == 2 and vectors.shape[0] == len(texts):
                 return vectors.astype(np.float32, copy=False)
-        except (OSError, ValueError, EOFError):
-            pass  # unreadable: recompute and replace it
+            log.warning("%s: holds %s, not (%d, dim); computing the embeddings again", path,
+                        vectors.shape, len(texts))
+        except CorruptFileError as e:
+            log.warning("embedding cache %s; computing the embeddings again", e)
+        except (OSError, ValueError, EOFError) as e:
+            log.warning("embedding cache %s unreadable (%s); computing the embeddings again",
+                        path, e)
     vectors = model.encode(texts, progress=progress).astype(np.float32, copy=False)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, vectors)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_checked(path, lambda tmp: _save_npy(tmp, vectors))
+    except OSError as e:  # full disk, read-only cache, another process writing it
+        log.warning("could not cache the embeddings (%s); continuing without the cache", e)
     return vectors
+
+
+def _save_npy(path: str, vectors: np.ndarray) -> None:
+    with open(path, "wb") as f:  # np.save(path) would append ".npy" to the temporary name
+        np.save(f, vectors, allow_pickle=False)

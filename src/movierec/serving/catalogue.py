@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from movierec.checksums import read_checked, read_parquet, sidecar, write_checked
 from movierec.data.dataset import Dataset
 from movierec.data.titles import strip_title_year
-from movierec.errors import MovierecError
-from movierec.files import write_atomically
+from movierec.errors import CorruptFileError, MovierecError
 from movierec.models.artifacts import dataset_name_of
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,9 @@ def display_titles(titles: pl.Series) -> pl.Series:
 
 
 def write_catalogue(dataset: Dataset, artifact: str | Path) -> Path:
-    """Write ``catalogue.parquet`` for ``dataset`` into the artifact folder (atomically)."""
-    return write_atomically(Path(artifact) / CATALOGUE_FILE, catalogue_of(dataset).write_parquet)
+    """Write ``catalogue.parquet`` for ``dataset`` into the artifact folder (atomically, with its
+    SHA-256 in ``catalogue.parquet.sha256``)."""
+    return write_checked(Path(artifact) / CATALOGUE_FILE, catalogue_of(dataset).write_parquet)
 
 
 def ensure_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> Path:
@@ -79,7 +80,8 @@ def ensure_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -
 
 
 def write_catalogue_frame(frame: pl.DataFrame, artifact: str | Path) -> Path:
-    return write_atomically(Path(artifact) / CATALOGUE_FILE, frame.write_parquet)
+    """Write ``frame`` as the artifact's ``catalogue.parquet`` (atomically, with its SHA-256)."""
+    return write_checked(Path(artifact) / CATALOGUE_FILE, frame.write_parquet)
 
 
 def load_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> pl.DataFrame:
@@ -90,14 +92,15 @@ def load_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> 
     artifact = Path(artifact)
     file = artifact / CATALOGUE_FILE
     if file.is_file():
-        try:
-            frame = pl.read_parquet(file)
+        try:  # checked against its sidecar; one written before checksums existed is read as is
+            data = read_checked(file) if sidecar(file).exists() else file.read_bytes()
+            frame = read_parquet(data, name=file)
             missing = [c for c in COLUMNS if c not in frame.columns]
             if not missing:
                 return frame.select(COLUMNS)
             log.warning("%s lacks columns %s; rebuilding it from the dataset", file, missing)
-        except Exception as e:  # a damaged cache file: rebuild from the dataset
-            log.warning("%s unreadable (%s); rebuilding it from the dataset", file, e)
+        except (CorruptFileError, OSError) as e:  # a damaged cache file: rebuild it
+            log.warning("%s; rebuilding the catalogue from the dataset", e)
     from movierec.data.loading import load_dataset
 
     name = dataset_name_of(artifact)

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 import urllib.error
@@ -22,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
+
+from movierec.files import write_bytes_atomically
 
 log = logging.getLogger(__name__)
 
@@ -214,10 +215,7 @@ class TmdbPosters:
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             for path, payload in ((img, data), (kind, media_type.encode())):
-                fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=f".{path.name}.")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(payload)
-                os.replace(tmp, path)
+                write_bytes_atomically(path, payload, lock=False)  # no temp left on failure
         except OSError as e:
             log.warning("poster cache %s not writable (%s); posters are fetched each time",
                         self.cache_dir, type(e).__name__)
