@@ -167,3 +167,23 @@ def test_recency_weights_favour_each_users_latest_interactions(planted):
 def test_fused_optimizer_learns_the_same_structure(planted, fitted, hit_rate_of):
     model = create("gmf", fused_optimizer=True, **FAST).fit(planted.train, options=ONE)
     assert hit_rate_of(model, planted) >= hit_rate_of(fitted("popularity"), planted) + 0.1
+
+
+def test_neumf_recommends_a_folded_person_from_a_short_list_scored_exactly(neumf, planted,
+                                                                          monkeypatch):
+    """The serving path scores exactly only the proxy's best items: its top k must be the full
+    ranking's, with the same scores."""
+    import movierec.models.ncf as ncf
+    from movierec.models.base import top_k
+
+    monkeypatch.setattr(ncf, "RECOMMEND_CANDIDATES", 40)  # the planted catalogue has 123 items
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        picks = rng.choice(planted.train.n_items - 3, 4, replace=False)
+        state = neumf.fold_in(picks)
+        items, scores = neumf.recommend_folded(state, k=4, exclude=picks)
+        allowed = neumf.item_counts_ > 0
+        allowed[picks] = False
+        want_items, want_scores = top_k(neumf.score_folded(state), 4, allowed)
+        np.testing.assert_array_equal(items, want_items)
+        np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-6)

@@ -252,6 +252,10 @@ class Store:
         if len(li):
             with self._lock:  # fold_in may touch shared model state (NCF: requires_grad)
                 state = self.model.fold_in(li)
+            if not len(di):  # the model's own top k (NeuMF scores a short list exactly)
+                items, s = self.model.recommend_folded(state, k, exclude=li)
+                return PicksAnswer(self._with_reasons(items, s, li, "you liked"), ignored,
+                                   popular=False)
             scores = self.model.score_folded(state)
         else:
             scores = np.log1p(self.popularity).astype(np.float64)
