@@ -5,11 +5,15 @@ message saying how to get them, except in CI (MOVIEREC_REQUIRE_TEST_DATA=1), whe
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# the fault and corrupt-file suites are plain modules beside the tests (pytest imports test
+# files by path, "importlib" mode, so their folder is not on sys.path by itself)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 TEST_DATA = Path(os.environ.get("MOVIEREC_TEST_DATA", REPO.parent / "shared" / "data"))
 
 

@@ -85,9 +85,10 @@ def test_data_dir_that_is_a_file_is_one_line(tmp_path):
     one_line_error(cli("datasets", "info", "ml-100k", "--data-dir", afile), "is a file")
 
 
-def _config(tmp_path: Path, dataset: Path, model: dict) -> Path:
+def _config(tmp_path: Path, dataset: Path, model: dict, run: dict | None = None) -> Path:
     path = tmp_path / "train.yaml"
-    path.write_text(yaml.safe_dump({"dataset": str(dataset), "split": "none", "model": model}))
+    path.write_text(yaml.safe_dump({"dataset": str(dataset), "split": "none", "model": model,
+                                    "run": run or {}}))
     return path
 
 
@@ -129,8 +130,8 @@ def test_train_with_its_log_dir_inside_out(tmp_path):
     data = write_release(generate(n_users=60, n_items=50, n_ratings=1200, seed=1),
                          tmp_path / "tiny")
     out = tmp_path / "gmf"
-    config = _config(tmp_path, data, {"name": "gmf", "params": {
-        "epochs": 2, "factors": 4, "log_dir": str(out / "logs")}})
+    config = _config(tmp_path, data, {"name": "gmf", "params": {"epochs": 2, "factors": 4}},
+                     {"log_dir": str(out / "logs")})
     done = cli("train", config, "--out", out)
     assert done.returncode == 0, done.stderr
     assert (out / "logs" / "metrics.csv").read_text().count("\n") >= 2

@@ -319,10 +319,7 @@ def train(
         else contextlib.nullcontext()
     with claim:
         path, seconds = train_artifact(cfg, data_dir)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the artifact
-        from movierec.serving.catalogue import ensure_catalogue
-
-        ensure_catalogue(path, data_dir or cfg.data_dir)  # `serve` needs no data folder then
+    if rank0:
         console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
 
 

@@ -156,17 +156,22 @@ def _evaluate_p3(spec: ModelSpec, options: FitOptions, dataset: str,
 
 
 def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tuple[Path, float]:
-    """Train ``cfg.model`` and save it; returns the artifact folder and the fit time."""
+    """Train ``cfg.model`` and save it with its movie table (``catalogue.parquet``, so that
+    ``movierec serve`` needs no data folder); returns the artifact folder and the fit time."""
     from movierec.data.loading import load_dataset
     from movierec.data.splits import train_part
     from movierec.evaluation.compare import build
+    from movierec.serving.catalogue import write_catalogue
 
     data_dir = data_dir or cfg.data_dir
     cfg.run.check_device()  # before any data loads
-    train = train_part(load_dataset(cfg.dataset, data_dir), data_dir, cfg.split)
+    full = load_dataset(cfg.dataset, data_dir)
+    train = train_part(full, data_dir, cfg.split)
     model = build(cfg.model, dict(cfg.model.params), cfg.seed)
     t0 = time.perf_counter()
     model.fit(train, options=cfg.run)
     seconds = time.perf_counter() - t0
-    path = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)
-    return model.save(path), seconds  # the model's save: NCF writes on DDP rank 0 only
+    path = model.save(Path(cfg.artifact or Path("artifacts") / cfg.model.display_name))
+    if (path / "config.json").is_file():  # the model's save: NCF writes on DDP rank 0 only
+        write_catalogue(full, path)
+    return path, seconds

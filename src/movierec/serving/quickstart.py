@@ -73,8 +73,7 @@ def prepare_quickstart(
         cfg = TrainConfig(dataset=QUICKSTART_DATASET, split="none", artifact=str(artifact),
                           model=ModelSpec(name=model, params=RECIPES[model]),
                           run=FitOptions(progress=True))
-        path, seconds = train_artifact(cfg, data_dir)
-        write_catalogue(dataset, path)
+        path, seconds = train_artifact(cfg, data_dir)  # with its catalogue
         say(f"{model}: trained in {seconds:.1f} s -> {path}")
         out.append((model, path))
     return out
