@@ -114,8 +114,14 @@ class Recommender(ABC):
         return {p: getattr(self, p) for p in param_names(type(self))}
 
     def typed_params(self) -> _ParamsModel:
-        """The hyper-parameters as the model's :class:`Params` object (typed attributes)."""
-        return params_model(type(self))(**self.get_params())
+        """The hyper-parameters as the model's :class:`Params` object (typed attributes); kept
+        while they do not change (a request path reads them on every call)."""
+        values = self.get_params()
+        cached = self.__dict__.get("_typed_params")
+        if cached is None or cached[0] != values:
+            cached = (values, params_model(type(self))(**values))
+            self.__dict__["_typed_params"] = cached
+        return cached[1]
 
     def set_params(self, **params: Any) -> Self:
         """Change hyper-parameters (checked like ``create``'s: unknown names and bad values are a

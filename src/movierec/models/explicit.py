@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -313,7 +313,7 @@ class Biases(_IterativeFactorModel):
         patience: PositiveInt = 2
 
     def typed_params(self) -> Biases.Params:
-        return self.Params(**self.get_params())
+        return cast("Biases.Params", super().typed_params())
 
     name = "biases"
     param_grid = {"reg_user": [5.0, 15.0], "reg_item": [5.0, 10.0]}
@@ -361,7 +361,7 @@ class SVDSGD(_IterativeFactorModel):
         patience: PositiveInt = 5
 
     def typed_params(self) -> SVDSGD.Params:
-        return self.Params(**self.get_params())
+        return cast("SVDSGD.Params", super().typed_params())
 
     name = "svd-sgd"
     param_grid = {"factors": [50, 150], "reg": [0.05, 0.1]}
@@ -418,7 +418,7 @@ class MFALS(_IterativeFactorModel):
         epochs: PositiveInt = 30
 
     def typed_params(self) -> MFALS.Params:
-        return self.Params(**self.get_params())
+        return cast("MFALS.Params", super().typed_params())
 
     name = "mf-als"
     param_grid = {"factors": [20, 50], "reg": [0.1, 0.15]}

@@ -69,7 +69,7 @@ class AutoRec(IterativeRatingModel):
         patience: PositiveInt = 10
 
     def typed_params(self) -> AutoRec.Params:
-        return self.Params(**self.get_params())
+        return cast("AutoRec.Params", super().typed_params())
 
     def expected_shapes(self) -> dict:
         p = self.typed_params()

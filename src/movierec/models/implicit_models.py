@@ -9,7 +9,7 @@ Every rating is an interaction: the train matrix is binary.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, cast
 
 import numpy as np
 import scipy.optimize
@@ -53,7 +53,7 @@ class IALS(FactorRecommender):
         iterations: PositiveInt = 15
 
     def typed_params(self) -> IALS.Params:
-        return self.Params(**self.get_params())
+        return cast("IALS.Params", super().typed_params())
 
     def factor_dim(self) -> int:
         p = self.typed_params()
@@ -125,7 +125,7 @@ class BPR(FactorRecommender):
         iterations: PositiveInt = 100
 
     def typed_params(self) -> BPR.Params:
-        return self.Params(**self.get_params())
+        return cast("BPR.Params", super().typed_params())
 
     def factor_dim(self) -> int:
         p = self.typed_params()

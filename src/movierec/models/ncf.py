@@ -23,7 +23,7 @@ Scores are logits (higher is better). The learned state is one flat ``float32`` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class NCFRecommender(Recommender):
     param_grid: ClassVar[dict[str, list[Any]]] = {}
 
     def typed_params(self) -> NCFParams:
-        return self.Params(**self.get_params())
+        return cast("NCFParams", super().typed_params())
 
     # ------------------------------------------------------------------ network
     def _make_net(self, n_users: int, n_items: int):
@@ -179,14 +179,12 @@ class NCFRecommender(Recommender):
         import torch
 
         state = np.asarray(state, dtype=np.float32)
-        allowed = self.item_counts_ > 0
-        if exclude is not None and len(exclude):
-            allowed[self._check_items(np.asarray(exclude))] = False
-        gmf_items, fixed = self._proxy_parts()
+        gmf_items, fixed = self._proxy_parts()  # fixed is -inf at items never trained on
         proxy = gmf_items @ state[: gmf_items.shape[1]] + fixed
-        proxy[~allowed] = -np.inf
-        cand = np.argpartition(-proxy, RECOMMEND_CANDIDATES)[:RECOMMEND_CANDIDATES]
-        cand = np.sort(cand[np.isfinite(proxy[cand])]).astype(np.int64)
+        if exclude is not None and len(exclude):
+            proxy[self._check_items(np.asarray(exclude))] = -np.inf
+        cand = np.argpartition(proxy, -RECOMMEND_CANDIDATES)[-RECOMMEND_CANDIDATES:]
+        cand = np.sort(cand[proxy[cand] > -np.inf]).astype(np.int64)
         with torch.no_grad():
             exact = net.score_grid(torch.from_numpy(state[None]), torch.from_numpy(cand))[0]
         items, scores = top_k(exact.float().numpy(), k)
@@ -195,7 +193,8 @@ class NCFRecommender(Recommender):
     def _proxy_parts(self) -> tuple[np.ndarray, np.ndarray]:
         """NeuMF's proxy scores as ``gmf_items @ p + fixed``: ``gmf_items`` ``(n_items, f)`` are
         the GMF item embeddings times the output weights, ``fixed`` ``(n_items,)`` the MLP path's
-        scores at the mean trained user plus the biases (cached per weights)."""
+        scores at the mean trained user plus the biases, ``-inf`` at items no train user had
+        (never recommended); cached per weights."""
         cached = getattr(self, "_proxy_cache", None)
         if cached is not None and cached[0] is self.weights_:
             return cached[1]
@@ -210,7 +209,8 @@ class NCFRecommender(Recommender):
             gmf_items = (net.gmf.item.weight * w[:f]).float().numpy()
             fixed = net.mlp._grid(torch.from_numpy(mean_mlp[None]), items, w[f:])[0]
             fixed = (fixed + net.out.bias + net._bias(items)).float().numpy()
-        self._proxy_cache = (self.weights_, (gmf_items, fixed.astype(np.float32)))
+        fixed = np.where(self.item_counts_ > 0, fixed, -np.inf).astype(np.float32)
+        self._proxy_cache = (self.weights_, (gmf_items, fixed))
         return self._proxy_cache[1]
 
     # ------------------------------------------------------------------ new users
@@ -299,7 +299,7 @@ class GMFRecommender(NCFRecommender):
     Params = GMFParams
 
     def typed_params(self) -> GMFParams:
-        return GMFParams(**self.get_params())
+        return cast("GMFParams", super().typed_params())
 
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import GMF
@@ -316,7 +316,7 @@ class MLPRecommender(NCFRecommender):
     Params = MLPParams
 
     def typed_params(self) -> MLPParams:
-        return MLPParams(**self.get_params())
+        return cast("MLPParams", super().typed_params())
 
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import MLP
@@ -340,7 +340,7 @@ class NeuMFRecommender(NCFRecommender):
     Params = NeuMFParams
 
     def typed_params(self) -> NeuMFParams:
-        return NeuMFParams(**self.get_params())
+        return cast("NeuMFParams", super().typed_params())
 
     def _make_net(self, n_users: int, n_items: int):
         from movierec.training.networks import NeuMF
