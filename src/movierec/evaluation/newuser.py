@@ -11,8 +11,9 @@ The first-n form (:func:`evaluate_p4`): each held-out user's ratings sorted by (
 item id); the first ``n`` are the picks, the rest the targets; users with fewer than ``n + 1``
 ratings are left out of that ``n``. The model gets the picks through ``model.fold_in(picks)`` (no
 ratings: every pick is an interaction, as in the app) and scores every item with
-``model.score_folded(state)``; no retraining. Candidates: every catalogue item (rated anywhere in the dataset) except the picks; as
-in P2, an item with no train rating scores lowest (tied, then ascending id). The top-10 list is
+``model.score_folded(state)``; no retraining. Candidates: every catalogue item (rated anywhere
+in the dataset) except the picks; as in P2, an item with no train rating scores lowest (tied,
+then ascending id). The top-10 list is
 the 10 best candidates, ties by ascending original id.
 
 Picks the model has no data for (items only held-out users rated) are still passed to
