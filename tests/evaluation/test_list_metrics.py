@@ -37,6 +37,8 @@ def test_hand_lists():
     assert L.ndcg(h, 3) == pytest.approx(((1.5) / (1.5 + 1 / LOG3) + 1 / LOG3) / 2)
     # MAP@3: list 0 (P@1 + P@3) / min(3, 4) = (1 + 2/3) / 3; list 1 P@2 / 1 = 1/2
     assert L.average_precision(h, 3) == pytest.approx(((1 + 2 / 3) / 3 + 0.5) / 2)
+    # Microsoft Recommenders' MAP divides by every relevant item: (1 + 2/3) / 4 and 1/2 / 1
+    assert L.average_precision(h, 3, by="relevant") == pytest.approx(((1 + 2 / 3) / 4 + 0.5) / 2)
     with pytest.raises(EvaluationError, match="cut-off"):
         L.ndcg(h, 4)
 

@@ -106,12 +106,15 @@ def ndcg(h: ListHits, k: int) -> float:
     return _mean((hits @ disc) / idcg)
 
 
-def average_precision(h: ListHits, k: int) -> float:
-    """MAP@k: mean over lists of (sum over hit positions ``i`` of precision@i) /
-    ``min(k, relevant items)``."""
+def average_precision(h: ListHits, k: int, *, by: str = "capped") -> float:
+    """MAP@k: mean over lists of (sum over hit positions ``i`` of precision@i) divided by
+    ``min(k, relevant items)`` (``by="capped"``, EVALUATION.md) or by the number of relevant items
+    (``by="relevant"``: Microsoft Recommenders' ``map``, the MAP of their published tables)."""
     hits, cap = h.cut(k)
+    if by not in ("capped", "relevant"):
+        raise EvaluationError(f"by must be 'capped' or 'relevant', got {by!r}")
     prec_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
-    return _mean((prec_at * hits).sum(axis=1) / cap)
+    return _mean((prec_at * hits).sum(axis=1) / (cap if by == "capped" else h.n_relevant))
 
 
 def popularity_percentiles(item_user_counts, catalogue) -> np.ndarray:
