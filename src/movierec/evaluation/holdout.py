@@ -1,4 +1,4 @@
-"""P5, the multi-item holdout (EVALUATION.md): several held-out items per user, full ranking.
+"""P5, the multi-item holdout (docs/evaluation.md): several held-out items per user, full ranking.
 
 Split (:func:`holdout_split`): per user, ``floor(ratio * n_u + 0.5)`` of their ``n_u`` ratings are
 held out (at least one while the user keeps one in train), chosen at random with a seed

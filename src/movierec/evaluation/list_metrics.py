@@ -5,7 +5,8 @@ array of ``item_idx``, best first, ``-1`` for an empty slot (never a hit); ``rel
 ``(n_lists, n_items)`` matrix (sparse or dense) whose row ``u`` holds list ``u``'s held-out items.
 Lists whose user has no relevant item are left out of every mean; a mean over nothing is ``nan``.
 
-Normalisations (EVALUATION.md P4 / P5, as Liang et al. 2018 and Microsoft Recommenders use them):
+Normalisations (docs/evaluation.md, P4 / P5; as Liang et al. 2018 and Microsoft Recommenders
+use them):
 
 - ``ndcg``: binary gains, ``DCG = sum of 1/log2(pos + 2)`` over hit positions, ``IDCG`` the same
   sum over the first ``min(k, |relevant|)`` positions;
@@ -108,8 +109,9 @@ def ndcg(h: ListHits, k: int) -> float:
 
 def average_precision(h: ListHits, k: int, *, by: str = "capped") -> float:
     """MAP@k: mean over lists of (sum over hit positions ``i`` of precision@i) divided by
-    ``min(k, relevant items)`` (``by="capped"``, EVALUATION.md) or by the number of relevant items
-    (``by="relevant"``: Microsoft Recommenders' ``map``, the MAP of their published tables)."""
+    ``min(k, relevant items)`` (``by="capped"``, docs/evaluation.md) or by the number of relevant
+    items (``by="relevant"``: Microsoft Recommenders' ``map``, the MAP of their published
+    tables)."""
     hits, cap = h.cut(k)
     if by not in ("capped", "relevant"):
         raise EvaluationError(f"by must be 'capped' or 'relevant', got {by!r}")

@@ -1,4 +1,4 @@
-"""P4, new users (EVALUATION.md): people the model never trained on, folded in from a few picks.
+"""P4, new users (docs/evaluation.md): people the model never trained on, folded in from picks.
 
 The split (:func:`hold_out_users`): ``rng = numpy.random.default_rng(seed)``;
 ``rng.choice(users, round(fraction * n_users), replace=False)`` over the users with a rating, in
