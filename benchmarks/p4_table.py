@@ -63,7 +63,7 @@ def tables(results: list[dict]) -> str:
                     for r in vae]
         params = {r["model"]: r["params"] for r in rows}
         out += ["", "Hyper-parameters: " + "; ".join(
-            f"{m} {p}" if p else m for m, p in params.items()), ""]
+            f"{m} {p or '(defaults)'}" for m, p in params.items()), ""]
     return "\n".join(out)
 
 
