@@ -86,6 +86,14 @@ def test_p4_and_p5_refuse_an_artifact_that_saw_the_test_part(real_data_dir, tmp_
             main()
         assert exc.value.code == 2
         assert "may have seen" in capsys.readouterr().err
+    for option, value in (("--ratio", "1.5"), ("--holdout", "latest")):  # before any work
+        monkeypatch.setattr(sys, "argv", ["movierec", "evaluate", "--model", "popularity",
+                                          "--protocol", "holdout", option, value])
+        with pytest.raises(SystemExit) as exc:
+            main()
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert option in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.real_data
