@@ -204,8 +204,10 @@ def _print_summary(s: dict) -> None:
 
 
 # ---------------------------------------------------------------------- evaluate / compare
-ProtocolOption = Annotated[str, typer.Option("--protocol", "-p", help="p1, p2 or p3 "
-                                             "(../shared/EVALUATION.md).")]
+ProtocolOption = Annotated[str, typer.Option(
+    "--protocol", "-p", help="p1 (leave-one-out, 99 sampled negatives), p2 (leave-one-out, full "
+    "ranking), p3 (ML-100K rating folds), p4 (new users folded in from n picks) or holdout / p5 "
+    "(multi-item holdout); defined in docs/evaluation.md.")]
 
 
 @app.command("evaluate")
@@ -226,9 +228,17 @@ def evaluate(
                                        "present; generate: build them here.")] = "fixed",
     seed: Annotated[int, typer.Option(help="Seed of the model's randomness.")] = 0,
     overrides: SetOption = None,
+    split_seed: Annotated[int | None, typer.Option(
+        help="p4: seed of the held-out users (default 0); holdout: seed of the split (42).")]
+    = None,
+    k: Annotated[int, typer.Option(help="holdout: list length of the metrics.")] = 10,
+    ratio: Annotated[float, typer.Option(help="holdout: share of each user's ratings held "
+                                         "out.")] = 0.25,
+    holdout: Annotated[str, typer.Option(help="holdout: random or temporal (each user's "
+                                         "latest ratings).")] = "random",
     as_json: JsonOption = False,
 ) -> None:
-    """Train (or load) one model and evaluate it under one protocol."""
+    """Train (or load) one model and evaluate it under one protocol (docs/evaluation.md)."""
     from movierec.evaluation.runner import evaluate_one
 
     result = evaluate_one(
@@ -236,9 +246,13 @@ def evaluate(
         protocol=protocol.lower(), negatives=negatives, split_mode=split, seed=seed,
         overrides=overrides,
         progress=None if as_json else (lambda msg: err_console.print(f"[dim]{msg}[/]")),
+        settings=_protocol_settings(protocol.lower(), split_seed, k, ratio, holdout),
     )
     if as_json:
         print_json(result)
+        return
+    if "rows" in result:  # P4: one row per number of picks
+        _print_p4(result)
         return
     table = Table(title=f"{result['model']} · {result['dataset']} · {protocol.upper()}")
     table.add_column("metric", style="bold")
@@ -247,6 +261,46 @@ def evaluate(
         if isinstance(value, float):
             table.add_row(key, f"{value:.4f}")
     console.print(table)
+
+
+def _protocol_settings(protocol: str, split_seed: int | None, k: int, ratio: float,
+                       method: str):
+    """P4 / P5 settings from evaluate's options (None for the other protocols)."""
+    from pydantic import ValidationError
+
+    from movierec.config import HoldoutSpec, P4Spec
+
+    seed = {} if split_seed is None else {"seed": split_seed}
+    try:
+        if protocol == "p4":
+            return P4Spec(**seed)
+        if protocol in ("holdout", "p5"):
+            return HoldoutSpec(ratio=ratio, method=method, k=k, **seed)
+    except ValidationError as e:
+        bad = "; ".join(f"--{'-'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                        for err in e.errors())
+        raise MovierecError(bad.replace("--method", "--holdout")) from None
+    return None
+
+
+def _print_p4(result: dict) -> None:
+    rows = result["rows"]
+    keys = [key for key in rows[0] if key not in ("n", "TargetsPerUser")]
+    table = Table(title=f"{result['model']} · {result['dataset']} · P4 (new users, "
+                  f"{result['heldout_users']} held out, seed {result['settings']['seed']})")
+    table.add_column("n", justify="right", style="bold")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for row in rows:
+        table.add_row(str(row["n"]), *(f"{row[key]:.4f}" if isinstance(row[key], float)
+                                       else str(row[key]) for key in keys))
+    (console if console.is_terminal else Console(width=160)).print(table)  # piped: room for it
+    vae = result.get("vae")
+    if vae:
+        console.print(f"Mult-VAE form (fold in 80%, predict 20%, {vae['users']} users): "
+                      f"NDCG@100 {vae['NDCG@100']:.4f}, Recall@20 {vae['Recall@20']:.4f}, "
+                      f"Recall@50 {vae['Recall@50']:.4f}")
+    console.print(f"fit {result['fit_seconds']:.1f}s, evaluation {result['eval_seconds']:.1f}s")
 
 
 @app.command("compare")

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from movierec.errors import MovierecError
 from movierec.options import FitOptions
 
-Protocol = Literal["p1", "p2", "p3"]
+Protocol = Literal["p1", "p2", "p3", "p4", "holdout", "p5"]  # p5 = holdout
 
 
 class _Strict(BaseModel):
@@ -59,6 +59,26 @@ class ValidationSpec(_Strict):
     seed: int = Field(0, description="Seed of the validation carving and negatives.")
 
 
+class P4Spec(_Strict):
+    """P4 (new users, docs/evaluation.md): who is held out and how many picks they give."""
+
+    fraction: float = Field(0.2, gt=0, lt=1, description="Share of users held out of training.")
+    n: list[int] = Field(default_factory=lambda: [1, 3, 5, 10, 20],
+                         description="Pick counts: each held-out user's first n ratings.")
+    seed: int = Field(0, description="Seed of the user hold-out (and of the 80/20 draw).")
+    vae: bool = Field(True, description="Also the Mult-VAE form (fold in 80%, predict 20%).")
+
+
+class HoldoutSpec(_Strict):
+    """P5 (multi-item holdout, docs/evaluation.md): per-user held-out share, order, cut-off."""
+
+    ratio: float = Field(0.25, gt=0, lt=1, description="Share of each user's ratings held out.")
+    method: Literal["random", "temporal"] = Field("random", description="`random` (seeded) or "
+                                                  "`temporal` (each user's latest ratings).")
+    k: int = Field(10, ge=1, description="List length of the metrics.")
+    seed: int = Field(42, description="Seed of the random holdout.")
+
+
 class CompareConfig(_Strict):
     """A comparison: models x datasets x protocols, repeated over seeds."""
 
@@ -74,6 +94,9 @@ class CompareConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2],
                              description="Seeds for models with randomness (one run otherwise).")
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    p4: P4Spec = Field(default_factory=P4Spec, description="Settings of protocol p4.")
+    holdout: HoldoutSpec = Field(default_factory=HoldoutSpec,
+                                 description="Settings of protocol holdout (p5).")
     models: list[ModelSpec]
     output_dir: str | None = Field(None, description="Where results go; default results/<name>.")
     run: FitOptions = Field(default_factory=FitOptions,

@@ -13,9 +13,10 @@ from movierec.models.base import Recommender, available, top_k
 MODELS = available()
 # Quality bars for the implicit-feedback rankers; rating-regression models (explicit.py) rank by
 # predicted stars, which the planted data does not carry, and are judged by RMSE in their tests.
-LEARNING = ["popularity", "itemknn", "ease", "ials", "bpr"]
-PERSONAL = ["itemknn", "ease", "ials", "bpr"]
-STRUCTURE = ["itemknn", "ease", "ials"]  # must find the planted groups, not just popularity
+LEARNING = ["popularity", "itemknn", "ease", "ials", "ials-implicit", "bpr"]
+PERSONAL = ["itemknn", "ease", "ials", "ials-implicit", "bpr"]
+# must find the planted groups, not just popularity
+STRUCTURE = ["itemknn", "ease", "ials", "ials-implicit"]
 
 
 def test_the_baselines_are_registered():

@@ -9,7 +9,8 @@ validation item per user is carved out of train. For each model:
    included, as the test protocols expect) once per seed, or once for a model without randomness,
    and evaluated on test under each protocol.
 
-The test item is never seen before step 2's evaluation.
+The test item is never seen before step 2's evaluation. P4 (new users) and P5 (multi-item holdout)
+build their own splits and validation sets: see :mod:`movierec.evaluation.protocol_runs`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class RunResult:
     eval_seconds: float  # mean evaluation time
     selection: list[GridPoint] = field(default_factory=list)
     curves: list[dict[str, Any]] = field(default_factory=list)  # first seed's learning curves
+    variant: str = ""  # a protocol's sub-setting, e.g. P4's "n=5" (one row per n)
 
 
 @dataclass
@@ -313,11 +315,14 @@ def run_comparison(
 ) -> Comparison:
     """Run every model of ``cfg`` on every dataset and protocol (see the module docstring)."""
     from movierec.data.loading import load_dataset
+    from movierec.evaluation.protocol_runs import protocol_name, run_split_protocol
 
     data_dir = data_dir or cfg.data_dir
     cfg.run.check_device()  # before any data loads
     results: list[RunResult] = []
-    ranking = [p for p in cfg.protocols if p != "p3"]
+    protocols = list(dict.fromkeys(protocol_name(p) for p in cfg.protocols))
+    ranking = [p for p in protocols if p in ("p1", "p2")]
+    own_split = [p for p in protocols if p in ("p4", "holdout")]
     for name in cfg.datasets:
         full = load_dataset(name, data_dir)
         if ranking:
@@ -328,6 +333,12 @@ def run_comparison(
             for spec in cfg.models:
                 results.extend(run_model(spec, split, cfg.validation, ranking, cfg.seeds,
                                          progress, cfg.run))
+        for protocol in own_split:  # P4 and P5 build their own splits and validation
+            settings = cfg.p4 if protocol == "p4" else cfg.holdout
+            for spec in cfg.models:
+                results.extend(run_split_protocol(protocol, spec, full, settings,
+                                                  cfg.validation, cfg.seeds, progress,
+                                                  cfg.run))
         if "p3" in cfg.protocols:
             if full.name != "ml-100k":
                 raise MovierecError(f"P3 uses ML-100K's canonical u1..u5 folds; {name!r} has "

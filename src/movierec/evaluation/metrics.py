@@ -1,4 +1,4 @@
-"""Quality metrics as pure functions over rank arrays and top-k lists (see EVALUATION.md).
+"""Quality metrics as pure functions over rank arrays and top-k lists (see docs/evaluation.md).
 
 Conventions shared by every function here:
 

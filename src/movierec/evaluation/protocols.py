@@ -1,4 +1,4 @@
-"""The evaluation protocols of EVALUATION.md: P1 (sampled), P2 (full ranking), P3 (ratings).
+"""The evaluation protocols of docs/evaluation.md: P1 (sampled), P2 (full ranking), P3 (ratings).
 
 Everything here talks to a model only through ``score(user_idx, item_idx)`` (pairs),
 ``score_all(user_idx)`` (full rows) and, for P3, ``predict(user_idx, item_idx)`` when the model has

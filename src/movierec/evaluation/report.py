@@ -7,6 +7,7 @@ leaves a half-written result next to complete ones.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rich.table import Table
@@ -19,14 +20,28 @@ HEADLINE = {
     "p2": ["HR@10", "NDCG@10", "Precision@10", "Recall@10", "Coverage@10", "Diversity@10",
            "Novelty@10", "GenreNDCG@10"],
     "p3": ["RMSE", "MAE", "RMSE u1", "RMSE u2", "RMSE u3", "RMSE u4", "RMSE u5"],
+    "p4": ["HR@10", "NDCG@10", "Recall@10", "Coverage@10", "Novelty@10",
+           "PopularityPercentile@10", "UnknownPicks", "users", "FoldInMs"],
+    "p4-vae": ["NDCG@100", "Recall@20", "Recall@50", "users", "FoldInMs"],
+    "holdout": ["Precision@{k}", "Recall@{k}", "NDCG@{k}", "MAP@{k}", "MAP-MSR@{k}",
+                "Coverage@{k}", "Diversity@{k}", "Novelty@{k}", "GenreNDCG@{k}"],
 }
+_LIST_LENGTH = re.compile(r"^Coverage@(\d+)$")
 
 
 def headline_metrics(protocol: str, results: list[RunResult]) -> list[str]:
-    """The metrics shown for ``protocol``, in a stable order, limited to those measured."""
+    """The metrics shown for ``protocol``, in a stable order, limited to those measured (the
+    holdout's list length ``k`` is read from its ``Coverage@k``)."""
     present = set().union(*(r.metrics for r in results)) if results else set()
-    wanted = [m for m in HEADLINE.get(protocol, []) if m in present]
+    k = next((m.group(1) for key in sorted(present) if (m := _LIST_LENGTH.match(key))), "10")
+    wanted = [m.format(k=k) for m in HEADLINE.get(protocol, [])]
+    wanted = [m for m in wanted if m in present]
     return wanted or sorted(present)
+
+
+def label(r: RunResult) -> str:
+    """A result's row name: the model, and its protocol variant (P4's ``n=5``) when it has one."""
+    return f"{r.model} · {r.variant}" if r.variant else r.model
 
 
 def _cell(r: RunResult, metric: str) -> str:
@@ -39,10 +54,14 @@ def _cell(r: RunResult, metric: str) -> str:
 
 
 def groups(comparison: Comparison) -> dict[tuple[str, str], list[RunResult]]:
-    """Results grouped by (dataset, protocol), in the order they were run."""
+    """Results grouped by (dataset, protocol), in the order they were run; P4's rows (one per
+    model and ``n``) are ordered by ``n``, then by run order, so each ``n`` reads as one block."""
     out: dict[tuple[str, str], list[RunResult]] = {}
     for r in comparison.results:
         out.setdefault((r.dataset, r.protocol), []).append(r)
+    for key, rows in out.items():
+        if all(r.variant.startswith("n=") for r in rows):
+            out[key] = sorted(rows, key=lambda r: int(r.variant[2:]))
     return out
 
 
@@ -58,7 +77,7 @@ def rich_tables(comparison: Comparison) -> list[Table]:
         t.add_column("eval s", justify="right")
         t.add_column("seeds", justify="right")
         for r in results:
-            t.add_row(r.model, *(_cell(r, m) for m in metrics), f"{r.train_seconds:.2f}",
+            t.add_row(label(r), *(_cell(r, m) for m in metrics), f"{r.train_seconds:.2f}",
                       f"{r.eval_seconds:.2f}", str(len(r.seeds)))
         tables.append(t)
     return tables
@@ -83,7 +102,7 @@ def markdown(comparison: Comparison) -> str:
                   "|---|" + "---:|" * (len(metrics) + 2) + "---|"]
         for r in results:
             params = ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) or "-"
-            lines.append(f"| {r.model} | " + " | ".join(_cell(r, x) for x in metrics)
+            lines.append(f"| {label(r)} | " + " | ".join(_cell(r, x) for x in metrics)
                          + f" | {r.train_seconds:.2f} | {r.eval_seconds:.2f} | {params} |")
         lines.append("")
     return "\n".join(lines)
@@ -93,27 +112,49 @@ def _atomic_write(path: Path, data: bytes) -> None:
     write_bytes_atomically(path, data)
 
 
+def _by_n(ax, rows: list[RunResult], metric: str) -> None:
+    """P4: the metric against the number of picks, one line per model (spread as error bars)."""
+    lines: dict[str, list[RunResult]] = {}
+    for r in rows:
+        lines.setdefault(r.model, []).append(r)
+    for model, points in lines.items():
+        points.sort(key=lambda r: int(r.variant[2:]))
+        ax.errorbar([int(r.variant[2:]) for r in points], [r.metrics[metric] for r in points],
+                    yerr=[r.spread.get(metric, 0.0) for r in points], marker="o", capsize=3,
+                    label=model)
+    ax.set_xlabel("n (picks folded in)")
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({int(r.variant[2:]) for r in rows}))
+    ax.set_xticklabels([str(n) for n in sorted({int(r.variant[2:]) for r in rows})])
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
 def bar_charts(comparison: Comparison, out_dir: Path) -> dict[tuple[str, str], list[Path]]:
-    """One PNG per (dataset, protocol, metric): a bar per model with its spread over seeds.
-    Returns the files per (dataset, protocol)."""
+    """One PNG per (dataset, protocol, metric): a bar per model with its spread over seeds (for
+    P4, a line per model against n). Returns the files per (dataset, protocol)."""
     import io
 
     from matplotlib.figure import Figure
 
     written: dict[tuple[str, str], list[Path]] = {}
     for (dataset, protocol), results in groups(comparison).items():
+        per_n = all(r.variant.startswith("n=") for r in results)
         for metric in headline_metrics(protocol, results):
             rows = [r for r in results if metric in r.metrics]
-            fig = Figure(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
+            fig = Figure(figsize=(6.0, 3.8) if per_n else (max(4.0, 0.9 * len(rows) + 2), 3.6))
             ax = fig.add_subplot()
-            names = [r.model for r in rows]
-            ax.bar(names, [r.metrics[metric] for r in rows],
-                   yerr=[r.spread.get(metric, 0.0) for r in rows], capsize=4, color="#4c72b0")
+            if per_n:
+                _by_n(ax, rows, metric)
+            else:
+                ax.bar([label(r) for r in rows], [r.metrics[metric] for r in rows],
+                       yerr=[r.spread.get(metric, 0.0) for r in rows], capsize=4,
+                       color="#4c72b0")
+                ax.tick_params(axis="x", labelrotation=30)
+                for tick in ax.get_xticklabels():
+                    tick.set_horizontalalignment("right")
             ax.set_title(f"{dataset} · {protocol.upper()} · {metric}")
             ax.set_ylabel(metric)
-            ax.tick_params(axis="x", labelrotation=30)
-            for label in ax.get_xticklabels():
-                label.set_horizontalalignment("right")
             fig.tight_layout()
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110)

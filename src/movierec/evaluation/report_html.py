@@ -24,6 +24,7 @@ from movierec.evaluation.report import (
     machine_line,
     markdown,
 )
+from movierec.evaluation.report import label as row_label
 
 _CUTOFF = re.compile(r"^(HR|NDCG)@(\d+)$")
 
@@ -134,7 +135,7 @@ def _table_html(results: list[RunResult], protocol: str) -> str:
     for r in results:
         params = ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) or "-"
         cells = "".join(f"<td>{html.escape(_cell(r, m))}</td>" for m in metrics)
-        rows.append(f"<tr><th>{html.escape(r.model)}</th>{cells}<td>{r.train_seconds:.2f}</td>"
+        rows.append(f"<tr><th>{html.escape(row_label(r))}</th>{cells}<td>{r.train_seconds:.2f}</td>"
                     f"<td>{r.eval_seconds:.2f}</td><td>{len(r.seeds)}</td>"
                     f"<td class=p>{html.escape(params)}</td></tr>")
     return (f"<table><tr><th>model</th>{head}<th>fit s</th><th>eval s</th><th>seeds</th>"
@@ -157,7 +158,7 @@ def write_html_report(comparison: Comparison, out_dir: str | Path) -> Path:
              f"<style>{_STYLE}</style><h1>{html.escape(comparison.name)}</h1>",
              f"<p>{html.escape(machine_line(comparison.machine))} Cells are means over seeds ± "
              "standard deviation where a model has randomness; hyper-parameters were chosen on "
-             "the validation item, never on the test item. Protocols as in EVALUATION.md.</p>"]
+             "validation data, never on the test part. Protocols as in docs/evaluation.md.</p>"]
     for (dataset, protocol), results in groups(comparison).items():
         title = f"{dataset} · {protocol.upper()}"
         stem = _safe(f"{dataset}-{protocol}")
@@ -166,7 +167,7 @@ def write_html_report(comparison: Comparison, out_dir: str | Path) -> Path:
             cutoff_curves(results, title, out / f"{stem}-cutoff-curves.png"),
             time_quality_scatter(results, headline_metrics(protocol, results)[0], title,
                                  out / f"{stem}-time-vs-quality.png"),
-        ]
+        ] if not any(r.variant for r in results) else []  # P4: the lines against n say it
         parts += [f'<img src="{p.name}" alt="{html.escape(p.stem)}">' for p in figures if p]
         parts.append('<div class="grid">' + "".join(
             f'<img src="{p.name}" alt="{html.escape(p.stem)}">'

@@ -17,7 +17,7 @@ from movierec.errors import MovierecError
 from movierec.models.base import Recommender
 from movierec.options import FitOptions
 
-PROTOCOLS = ("p1", "p2", "p3")
+PROTOCOLS = ("p1", "p2", "p3", "p4", "holdout", "p5")  # p5 = holdout
 
 
 def run_spec(model: str | None, config: Path | None, overrides: list[str] | None = None
@@ -80,11 +80,15 @@ def evaluate_one(
     seed: int = 0,
     overrides: list[str] | None = None,
     progress=None,
+    settings: Any = None,
 ) -> dict[str, Any]:
     """Train (or load) a model and evaluate it: a flat dict of metrics plus what was run.
 
     ``dataset=None`` means the config's dataset, else the release an artifact was trained on,
-    else ml-100k. ``overrides`` (``key.path=value``) change the config's values.
+    else ml-100k. ``overrides`` (``key.path=value``) change the config's values. ``settings``: a
+    :class:`~movierec.config.P4Spec` or :class:`~movierec.config.HoldoutSpec` for P4 / P5
+    (default: the protocol's defaults); P4's result has ``rows`` (one per n) and ``vae`` (the
+    Mult-VAE form) instead of flat metrics.
     """
     from movierec.evaluation.compare import build, evaluate_protocol
 
@@ -99,6 +103,9 @@ def evaluate_one(
             raise MovierecError("P3 trains one model per fold; pass --model or --config, "
                                 "not --artifact")
         return _evaluate_p3(spec, options, dataset, data_dir, seed, progress)
+    if protocol in ("p4", "holdout", "p5"):
+        return _evaluate_own_split(protocol, spec, options, artifact, dataset, data_dir, seed,
+                                   settings, progress)
     _, split = load_split(dataset, data_dir, split_mode, negatives)
     fit_seconds = 0.0
     if artifact is not None:
@@ -133,6 +140,53 @@ def _check_artifact_matches(recommender: Recommender, train: Dataset, where: Pat
         warnings.warn(f"{where}: artifact was trained on other data than this split's train "
                       "part; if that data held the test items, the figures are optimistic",
                       stacklevel=2)
+
+
+def _evaluate_own_split(protocol: str, spec: ModelSpec | None, options: FitOptions,
+                        artifact: Path | None, dataset: str, data_dir: str | Path | None,
+                        seed: int, settings: Any, progress) -> dict[str, Any]:
+    """P4 (new users) or P5 (multi-item holdout): each builds its own split of the dataset."""
+    from movierec.config import HoldoutSpec, P4Spec
+    from movierec.data.loading import load_dataset
+    from movierec.evaluation import protocol_runs as runs
+    from movierec.evaluation.compare import build
+
+    protocol = runs.protocol_name(protocol)
+    settings = settings or (P4Spec() if protocol == "p4" else HoldoutSpec())
+    full = load_dataset(dataset, data_dir)
+    split = runs.p4_split(full, settings) if protocol == "p4" else runs.holdout_split(full,
+                                                                                      settings)
+    fit_seconds = 0.0
+    if artifact is not None:
+        from movierec.models.artifacts import load
+
+        recommender = load(artifact)
+        if recommender.dataset_fingerprint_ != split.train.fingerprint:
+            raise MovierecError(
+                f"{artifact}: not trained on this {protocol} split's train part, so it may have "
+                "seen the users or ratings held out for testing; evaluate with --model or "
+                "--config, which train on the right part")
+        label = f"{type(recommender).__name__} ({artifact})"
+    else:
+        assert spec is not None
+        recommender = build(spec, dict(spec.params), seed)
+        if progress:
+            progress(f"fitting {spec.display_name} on {split.train.n_ratings:,} ratings "
+                     f"({protocol} train part)")
+        t0 = time.perf_counter()
+        recommender.fit(split.train, options=options)
+        fit_seconds = time.perf_counter() - t0
+        label = spec.display_name
+    t0 = time.perf_counter()
+    if protocol == "p4":
+        metrics = runs.p4_metrics(recommender, split, settings)
+        extra = {"heldout_users": len(split.users)}
+    else:
+        metrics = runs.holdout_metrics(recommender, split, settings)
+        extra = {"test_ratings": int(split.test.n_ratings)}
+    return {"model": label, "dataset": full.name, "protocol": protocol, **metrics,
+            "settings": settings.model_dump(), **extra, "fit_seconds": fit_seconds,
+            "eval_seconds": time.perf_counter() - t0, "seed": seed}
 
 
 def _evaluate_p3(spec: ModelSpec, options: FitOptions, dataset: str,

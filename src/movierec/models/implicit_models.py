@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, cast
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse as sp
 from pydantic import Field
 
 from movierec.data.dataset import Dataset
@@ -95,6 +96,70 @@ class IALS(FactorRecommender):
         a[np.diag_indices_from(a)] += p.regularization
         x = np.linalg.solve(a, p.alpha * yp.sum(axis=0))
         return x.astype(np.float32)
+
+
+@register
+class IALSImplicitFoldIn(IALS):
+    """iALS as ``ials`` trains it, with ``implicit``'s own fold-in: the reference for P4.
+
+    Same hyper-parameters, training and factors as ``ials`` (same seed, same model); only
+    ``fold_in`` differs: it hands the picks to ``implicit``'s ``recalculate_user``, the machinery
+    behind ``AlternatingLeastSquares.recommend(..., recalculate_user=True)`` (``implicit`` 0.7:
+    Cholesky solve of the regularised least squares with confidence ``alpha`` per pick, item
+    factors fixed). P4 figures of ``ials`` and of this model must agree to float rounding; a gap
+    means our closed-form fold-in drifted from the library's.
+    """
+
+    name: ClassVar[str] = "ials-implicit"
+
+    def _library_model(self):
+        """An ``implicit`` ALS model holding our item factors (built once per factor array)."""
+        cache = getattr(self, "_library_cache", None)
+        if cache is not None and cache[0] is self.item_factors_:
+            return cache[1]
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):  # implicit warns about threaded BLAS otherwise
+            als = AlternatingLeastSquares(
+                factors=int(self.factors), regularization=float(self.regularization),
+                alpha=float(self.alpha), dtype=np.float32, num_threads=1,
+            )
+        als.item_factors = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
+        als.user_factors = np.zeros((1, als.item_factors.shape[1]), dtype=np.float32)
+        self._library_cache = (self.item_factors_, als)
+        return als
+
+    def picks_row(self, item_idx: np.ndarray) -> sp.csr_matrix:
+        """The picks as the ``1 x n_items`` binary CSR row ``implicit`` takes as ``user_items``."""
+        items, _ = self._picks(item_idx, None)
+        return sp.csr_matrix(
+            (np.ones(len(items), dtype=np.float32), items, [0, len(items)]),
+            shape=(1, self.n_items_),
+        )
+
+    def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
+        """``float32 (factors,)`` from ``implicit``'s ``recalculate_user(0, picks_row)``
+        (ratings are ignored: picks are binary, as for ``ials``)."""
+        row = self.picks_row(item_idx)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            x = self._library_model().recalculate_user(0, row)
+        return np.asarray(x, dtype=np.float32)
+
+    def recommend_with_library(self, item_idx: np.ndarray, k: int = 10):
+        """``implicit``'s own ``recommend(0, picks, N=k, recalculate_user=True)`` with the picks
+        filtered out: ``(item_idx, scores)``, for checking :meth:`recommend_folded` against it."""
+        row = self.picks_row(item_idx)
+        untrained = np.flatnonzero(self.item_counts_ == 0)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            return self._library_model().recommend(
+                0, row, N=k, filter_already_liked_items=True, recalculate_user=True,
+                filter_items=untrained if len(untrained) else None,
+            )
 
 
 @register
