@@ -147,7 +147,7 @@ def read_checked(path: str | os.PathLike) -> bytes:
 
 
 # ---------------------------------------------------------------------- guarded readers
-def read_parquet(source: str | os.PathLike | bytes, *, name: str | os.PathLike | None = None,
+def read_parquet(source: str | Path | bytes, *, name: str | os.PathLike | None = None,
                  **kw: Any):
     """``polars.read_parquet`` where any reader failure, polars' ``PanicException`` (a
     ``BaseException``) included, is a :class:`CorruptFileError` naming the file."""

@@ -90,7 +90,7 @@ class CompareConfig(_Strict):
         "fixed", description="`fixed`: the P1 files in <data_dir>/eval/<dataset> when present "
         "(else generated); `generate`: always build leave-one-out and negatives here.")
     negatives_seed: int = Field(20261125, description="Seed of generated test negatives.")
-    protocols: list[Protocol] = Field(default_factory=lambda: ["p1", "p2"])
+    protocols: list[Protocol] = Field(default_factory=lambda: list[Protocol](["p1", "p2"]))
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2],
                              description="Seeds for models with randomness (one run otherwise).")
     validation: ValidationSpec = Field(default_factory=ValidationSpec)

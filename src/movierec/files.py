@@ -52,7 +52,7 @@ def _error(cls: type[_E], code: int, message: str) -> _E:
     return e
 
 
-def is_disk_full(exc: BaseException) -> bool:
+def is_disk_full(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) says the disk or the quota is full; polars reports
     it as a ``ComputeError`` whose text holds ``os error 28``."""
     seen = 0

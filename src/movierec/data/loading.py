@@ -67,6 +67,7 @@ def load_dataset(
 
 def cache_path(folder: str | os.PathLike, name: str, layout: Layout | None = None) -> Path:
     """The cache folder for parsing ``folder`` as ``name``, given its files as they are now."""
+    folder = Path(folder)
     files = source_files(folder, layout)
     parts = [READER_VERSION, name, layout or detect_layout(folder)]
     for f in files:

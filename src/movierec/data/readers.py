@@ -196,7 +196,7 @@ def _check_not_cut(path: Path, df: pl.DataFrame) -> None:
         if f.read(1) == b"\n" or df.height < 2:
             return
     ts = df.get_column("timestamp")
-    last, others = int(ts[-1]), int(ts.head(df.height - 1).abs().min())
+    last, others = int(ts.to_numpy()[-1]), int(ts.head(df.height - 1).abs().min())  # type: ignore[arg-type]  # polars types min() as any scalar
     if len(str(abs(last))) < len(str(others)):
         raise DataFormatError(
             path, int(df.get_column("line")[-1]),

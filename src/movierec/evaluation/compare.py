@@ -288,7 +288,10 @@ def run_p3_model(
         params = max(tried, key=lambda g: g.score).params
     run_seeds = seeds if takes_seed(model_class(spec.name)) else seeds[:1]
     splits = {f: ml100k_canonical(full, folder, fold=f) for f in P3_FOLDS}
-    per_seed, fit_times, eval_times, curves = [], [], [], []
+    per_seed: list[dict[str, float]] = []
+    fit_times: list[float] = []
+    eval_times: list[float] = []
+    curves: list[dict[str, Any]] = []
     for seed in run_seeds:
         rows, first = p3_folds(spec, params, splits, seed, progress, options)
         row: dict[str, float] = {}

@@ -67,7 +67,8 @@ def list_hits(topk_items, relevant) -> ListHits:
     return ListHits(_hits(t, rel)[keep], n_rel[keep])
 
 
-def _mean(values: np.ndarray) -> float:
+def _mean(values: np.ndarray | np.generic) -> float:
+    values = np.asarray(values)
     return float(values.mean()) if values.size else float("nan")
 
 

@@ -34,6 +34,7 @@ from movierec.evaluation.compare import (
     model_class,
     takes_seed,
 )
+from movierec.options import FitOptions
 
 HOLDOUT = "holdout"
 ALIASES = {"p5": HOLDOUT}
@@ -73,7 +74,8 @@ def holdout_split(full: Dataset, spec: HoldoutSpec):
 
 # ---------------------------------------------------------------------- selection
 def _select(spec: ModelSpec, fit_on: Dataset, score, metric: str, seed: int,
-            progress: Progress | None) -> tuple[dict[str, Any], list[GridPoint]]:
+            progress: Progress | None, options: FitOptions | None = None
+            ) -> tuple[dict[str, Any], list[GridPoint]]:
     points = grid_points(spec)
     if len(points) == 1:
         return points[0], []
@@ -81,7 +83,7 @@ def _select(spec: ModelSpec, fit_on: Dataset, score, metric: str, seed: int,
     for params in points:
         model = build(spec, params, seed)
         t0 = time.perf_counter()
-        model.fit(fit_on)
+        model.fit(fit_on, options=options)
         fit_s = time.perf_counter() - t0
         value = score(model)
         tried.append(GridPoint(params, value, fit_s))
@@ -98,7 +100,7 @@ def _metric(values: dict[str, float], metric: str, where: str) -> float:
 
 
 def select_p4(spec: ModelSpec, split, p4: P4Spec, validation: ValidationSpec,
-              seed: int, progress: Progress | None = None):
+              seed: int, progress: Progress | None = None, options: FitOptions | None = None):
     """Grid search on new users carved from the training users (see the module docstring)."""
     from movierec.evaluation.newuser import evaluate_p4, hold_out_users
 
@@ -110,11 +112,12 @@ def select_p4(spec: ModelSpec, split, p4: P4Spec, validation: ValidationSpec,
         rows = [r for r in evaluate_p4(model, inner, p4.n) if r["users"]]
         return float(np.mean([_metric(r, validation.metric, "P4") for r in rows]))
 
-    return _select(spec, inner.train, score, validation.metric, seed, progress)
+    return _select(spec, inner.train, score, validation.metric, seed, progress, options)
 
 
 def select_holdout(spec: ModelSpec, split, holdout: HoldoutSpec, validation: ValidationSpec,
-                   seed: int, progress: Progress | None = None):
+                   seed: int, progress: Progress | None = None,
+                   options: FitOptions | None = None):
     """Grid search on a per-user holdout of the train part (see the module docstring)."""
     from movierec.evaluation.holdout import validation_split
 
@@ -125,7 +128,7 @@ def select_holdout(spec: ModelSpec, split, holdout: HoldoutSpec, validation: Val
     def score(model):
         return _metric(holdout_metrics(model, inner, holdout), validation.metric, "holdout")
 
-    return _select(spec, inner.train, score, validation.metric, seed, progress)
+    return _select(spec, inner.train, score, validation.metric, seed, progress, options)
 
 
 # ---------------------------------------------------------------------- compare
@@ -144,6 +147,7 @@ def run_split_protocol(
     validation: ValidationSpec,
     seeds: list[int],
     progress: Progress | None = None,
+    options: FitOptions | None = None,
 ) -> list[RunResult]:
     """P4 or P5 for one model on one dataset: select, refit per seed, evaluate.
 
@@ -152,24 +156,29 @@ def run_split_protocol(
     """
     protocol = protocol_name(protocol)
     if protocol == "p4":
+        assert isinstance(settings, P4Spec)
         split = p4_split(full, settings)
-        params, tried = select_p4(spec, split, settings, validation, seeds[0], progress)
+        params, tried = select_p4(spec, split, settings, validation, seeds[0], progress, options)
     elif protocol == HOLDOUT:
+        assert isinstance(settings, HoldoutSpec)
         split = holdout_split(full, settings)
-        params, tried = select_holdout(spec, split, settings, validation, seeds[0], progress)
+        params, tried = select_holdout(spec, split, settings, validation, seeds[0], progress,
+                                       options)
     else:
         raise EvaluationError(f"run_split_protocol handles p4 and holdout, not {protocol!r}")
     run_seeds = seeds if takes_seed(model_class(spec.name)) else seeds[:1]
     outcomes: dict[tuple[str, str], list[dict[str, float]]] = {}
-    fit_times, eval_times, curves = [], [], []
+    fit_times: list[float] = []
+    eval_times: list[float] = []
+    curves: list[dict[str, Any]] = []
     for seed in run_seeds:
         model = build(spec, params, seed)
         t0 = time.perf_counter()
-        model.fit(split.train)
+        model.fit(split.train, options=options)
         fit_times.append(time.perf_counter() - t0)
         curves = curves or learning_curves(model)
         t0 = time.perf_counter()
-        if protocol == "p4":
+        if isinstance(settings, P4Spec):
             got = p4_metrics(model, split, settings)
             for row in got["rows"]:
                 values = {k: float(v) for k, v in row.items() if k != "n"}

@@ -128,7 +128,7 @@ def _write(model: Recommender, folder: Path) -> None:
             f"({e}); got {params!r}"
         ) from e
     with open(folder / MODEL_FILE, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stubs read **kwds as allow_pickle
     ids = pl.DataFrame(
         {
             "kind": ["user"] * model.n_users_ + ["item"] * model.n_items_,
