@@ -6,17 +6,38 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from movierec.errors import ArtifactError
+from movierec.errors import ArtifactError, ModelError
 from movierec.models import artifacts
 from movierec.models.base import Recommender, available, top_k
 
+from .conftest import CONTRACTS, contract
+
 MODELS = available()
-# Quality bars for the implicit-feedback rankers; rating-regression models (explicit.py) rank by
-# predicted stars, which the planted data does not carry, and are judged by RMSE in their tests.
-LEARNING = ["popularity", "itemknn", "ease", "ials", "ials-implicit", "bpr"]
-PERSONAL = ["itemknn", "ease", "ials", "ials-implicit", "bpr"]
-# must find the planted groups, not just popularity
-STRUCTURE = ["itemknn", "ease", "ials", "ials-implicit"]
+LEARNING = [n for n in MODELS if contract(n).beats_random]
+PERSONAL = [n for n in MODELS if contract(n).personal_fold_in]
+STRUCTURE = [n for n in MODELS if contract(n).finds_structure]
+
+
+def test_every_contract_names_a_registered_model():
+    assert set(CONTRACTS) <= set(MODELS), set(CONTRACTS) - set(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_item_vectors_and_rating_predictions_keep_their_promise(name, fitted, planted):
+    model = fitted(name)
+    vectors = model.item_vectors()
+    if vectors is not None:  # what similar-movie search and the serving reasons compare
+        assert vectors.ndim == 2 and vectors.shape[0] == planted.train.n_items
+        assert np.isfinite(vectors).all()
+    users = np.array([0, 1, 2])
+    items = np.array([3, 4, 5])
+    if model.predicts_ratings:
+        pred = model.predict(users, items)
+        lo, hi = planted.train.rating.min(), planted.train.rating.max()
+        assert pred.shape == (3,) and ((pred >= lo) & (pred <= hi)).all()
+    else:
+        with pytest.raises(ModelError, match="does not predict ratings"):
+            model.predict(users, items)
 
 
 def test_the_baselines_are_registered():
