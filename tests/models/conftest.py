@@ -154,7 +154,8 @@ SMOKE_OPTIONS = FitOptions(num_threads=1)
 @pytest.fixture(scope="session")
 def fitted(planted):
     """``fitted(name)``: the registered model fitted on ``planted.train`` with its
-    :data:`CONTRACTS` smoke hyper-parameters (one fit per name per session; tests must not modify it)."""
+    :data:`CONTRACTS` smoke hyper-parameters (one fit per name per session; tests must not
+    modify it)."""
     from movierec.models.base import create
 
     cache: dict = {}
