@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from movierec.config import CompareConfig, load_config
-from movierec.evaluation.compare import run_comparison
+from movierec.evaluation.comparison import run_comparison
 from movierec.evaluation.report import markdown
 from movierec.evaluation.report_html import write_outputs
 

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         results += json.loads(path.read_text())["results"]
     if args.configs:
         from movierec.config import CompareConfig, load_config
-        from movierec.evaluation.compare import run_comparison
+        from movierec.evaluation.comparison import run_comparison
         from movierec.evaluation.report import write_outputs
 
         for config in args.configs:

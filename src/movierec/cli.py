@@ -315,7 +315,7 @@ def compare(
 ) -> None:
     """Train, select on validation, test: a table per dataset and protocol, plus files."""
     from movierec.config import CompareConfig, load_config
-    from movierec.evaluation.compare import run_comparison
+    from movierec.evaluation.comparison import run_comparison
     from movierec.evaluation.report import rich_tables
     from movierec.evaluation.report_html import write_outputs
     from movierec.files import owned_names, write_folder

@@ -106,10 +106,10 @@ def test_compare_p4_and_holdout_select_on_training_data_only(real_data_dir, tmp_
         model = real_build(spec, params, seed)
         fit = model.fit
 
-        def recording_fit(train, valid=None):
+        def recording_fit(train, valid=None, options=None):
             fitted_on.append({(int(u), int(i)) for u, i in zip(train.user_idx, train.item_idx,
                                                                  strict=True)})
-            return fit(train, valid)
+            return fit(train, valid, options)
 
         model.fit = recording_fit
         return model

@@ -24,11 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from movierec.config import CompareConfig, ModelSpec, ValidationSpec
+from movierec.config import ModelSpec, ValidationSpec
 from movierec.data.dataset import Dataset
-from movierec.data.splits import Split, prepare_split, with_validation
+from movierec.data.splits import Split, with_validation
 from movierec.errors import MovierecError
-from movierec.machine import machine_info
 from movierec.models.base import Recommender, create, get_class, param_names
 from movierec.options import FitOptions
 from movierec.training.history import selected_epochs
@@ -311,44 +310,3 @@ def run_p3_model(
         train_seconds=float(np.mean(fit_times)), eval_seconds=float(np.mean(eval_times)),
         selection=tried, curves=curves,
     )
-
-
-def run_comparison(
-    cfg: CompareConfig, data_dir: str | Path | None = None, progress: Progress | None = None
-) -> Comparison:
-    """Run every model of ``cfg`` on every dataset and protocol (see the module docstring)."""
-    from movierec.data.loading import load_dataset
-    from movierec.evaluation.protocol_runs import protocol_name, run_split_protocol
-
-    data_dir = data_dir or cfg.data_dir
-    cfg.run.check_device()  # before any data loads
-    results: list[RunResult] = []
-    protocols = list(dict.fromkeys(protocol_name(p) for p in cfg.protocols))
-    ranking = [p for p in protocols if p in ("p1", "p2")]
-    own_split = [p for p in protocols if p in ("p4", "holdout")]
-    for name in cfg.datasets:
-        full = load_dataset(name, data_dir)
-        if ranking:
-            split = prepare_split(full, data_dir, cfg.split, cfg.negatives_seed)
-            if progress:
-                progress(f"{name}: {split.train.n_ratings:,} train ratings, "
-                         f"{split.test.n_ratings:,} test users")
-            for spec in cfg.models:
-                results.extend(run_model(spec, split, cfg.validation, ranking, cfg.seeds,
-                                         progress, cfg.run))
-        for protocol in own_split:  # P4 and P5 build their own splits and validation
-            settings = cfg.p4 if protocol == "p4" else cfg.holdout
-            for spec in cfg.models:
-                results.extend(run_split_protocol(protocol, spec, full, settings,
-                                                  cfg.validation, cfg.seeds, progress,
-                                                  cfg.run))
-        if "p3" in cfg.protocols:
-            if full.name != "ml-100k":
-                raise MovierecError(f"P3 uses ML-100K's canonical u1..u5 folds; {name!r} has "
-                                    "none (drop p3 for this dataset)")
-            from movierec.data.download import ensure_dataset
-
-            folder = ensure_dataset("ml-100k", data_dir)
-            for spec in cfg.models:
-                results.append(run_p3_model(spec, full, folder, cfg.seeds, progress, cfg.run))
-    return Comparison(cfg.name, results, machine_info())
