@@ -58,12 +58,11 @@ def test_no_server_errors(api_schema, label, mode):
 def test_schemathesis_checks_all_is_clean(store, tmp_path):
     import shutil
     import subprocess
+    import sys
+    from pathlib import Path
 
     from movierec.serving.app import create_app
     from tests.serving.conftest import LiveServer
-
-    import sys
-    from pathlib import Path
 
     # the venv's own command first: `make test` runs the venv's python without the venv on PATH
     beside = Path(sys.executable).with_name("schemathesis")
