@@ -280,11 +280,16 @@ def train(
                                              "the config's `seed`; `evaluate --seed N` "
                                              "trains the same model).")] = None,
     overrides: SetOption = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run of the same config from "
+                                         "its checkpoints (`<out>.checkpoints`); the weights end "
+                                         "as an uninterrupted run's.")] = False,
 ) -> None:
     """Train one model and write it as an artifact folder.
 
     Training shows its progress (a bar on a terminal, a line every few seconds in a log)
-    unless the config's `run: {progress: false}` turns it off.
+    unless the config's `run: {progress: false}` turns it off. NCF models are checkpointed after
+    every epoch beside the artifact (`<out>.checkpoints`, removed once the artifact is saved):
+    `--resume` continues a killed run; without it an earlier run's checkpoints are removed.
     """
     from movierec.config import TrainConfig, load_config
     from movierec.evaluation.runner import train_artifact
@@ -296,7 +301,10 @@ def train(
         cfg = cfg.model_copy(update={"seed": seed})
     if "progress" not in cfg.run.model_fields_set:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"progress": True})})
-    path, seconds = train_artifact(cfg, data_dir)
+    if resume:
+        cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"resume": True})})
+    path, seconds = train_artifact(
+        cfg, data_dir, say=lambda line: console.print(line, markup=False, soft_wrap=True))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the artifact
         from movierec.serving.catalogue import ensure_catalogue
 
