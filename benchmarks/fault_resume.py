@@ -40,6 +40,11 @@ CONFIGS = {
               "dropout: 0.2, pretrain: true, pretrain_epochs: [2, 2], epochs: 2, "
               "batch_size: 8192}}\n"
               "run: {num_threads: 1, progress: false}\n"),
+    "neumf-ddp": ("dataset: ml-100k\nseed: 0\n"
+                  "model: {name: neumf, params: {factors: 8, mlp_factors: 8, layers: [16, 8], "
+                  "dropout: 0.2, epochs: 3, batch_size: 8192}}\n"
+                  "run: {num_threads: 1, progress: false, trainer: lightning, device: cpu, "
+                  "strategy: ddp, devices: 2}\n"),
     "neumf-lightning": ("dataset: ml-100k\nseed: 0\n"
                         "model: {name: neumf, params: {factors: 8, mlp_factors: 8, "
                         "layers: [16, 8], dropout: 0.2, pretrain: true, "
@@ -54,37 +59,8 @@ def train_command(config: Path, out: Path, data_dir: str, resume: bool) -> list[
     return [*cmd, "--resume"] if resume else cmd
 
 
-def run(cmd: list[str], kill_after: float | None = None) -> tuple[int, str]:
-    """Run ``cmd``; SIGKILL it after ``kill_after`` seconds when still running. Returns the exit
-    code (``-9`` when killed) and its stderr."""
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            proc.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        err.seek(0)
-        return proc.returncode, err.read().decode(errors="replace")
-
-
-def reference_run(config: Path, out: Path, data_dir: str) -> tuple[float, float]:
-    """Run uninterrupted; returns when the first checkpoint appeared and when the run ended
-    (seconds from the start): kills are drawn between the two (most of a run before its first
-    checkpoint is imports and data loading, where a kill tests little)."""
-    folder = out.parent / f"{out.name}.checkpoints"
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(train_command(config, out, data_dir, resume=False),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    first = None
-    while proc.poll() is None:
-        if first is None and any(p.suffix in (".pt", ".lightning") for p in folder.glob("*")):
-            first = time.perf_counter() - t0
-        time.sleep(0.01)
-    span = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"the reference run failed: {proc.stderr.read().decode().strip()[-300:]}")
-    return (first if first is not None else 0.0), span
+def checkpoints_of(out: Path) -> Path:
+    return out.parent / f"{out.name}.checkpoints"
 
 
 def on_disk(checkpoints: Path) -> list[str]:
@@ -92,8 +68,53 @@ def on_disk(checkpoints: Path) -> list[str]:
     if not checkpoints.is_dir():
         return []
     return sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*")
-                  if p.is_file() and p.name != ".movierec-checkpoints" and
-                  not p.name.startswith("."))
+                  if p.is_file() and not p.name.startswith("."))
+
+
+def _versions(folder: Path) -> set[tuple[str, int, int]]:
+    """(file, inode, mtime) of every checkpoint file: a new triple is a new write."""
+    out = set()
+    for name in on_disk(folder):
+        try:
+            st = (folder / name).stat()
+        except FileNotFoundError:  # renamed or removed while we looked
+            continue
+        out.add((name, st.st_ino, st.st_mtime_ns))
+    return out
+
+
+def run(cmd: list[str], folder: Path, kill: tuple[int, float] | None = None
+        ) -> dict[str, object]:
+    """Run ``cmd`` watching the checkpoint ``folder``. ``kill=(writes, delay)``: SIGKILL the run
+    ``delay`` seconds after it wrote its ``writes``-th checkpoint (0: after it started). Returns
+    the exit code (``-9``: killed), the writes seen, the seconds from start to the first write
+    and to the end, the checkpoint files on disk when it ended and the last line of stderr."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        # its own process group: a kill takes the processes Lightning DDP starts with it
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
+        seen: set[tuple[str, int, int]] = set()
+        writes, first, kill_at = 0, None, None
+        while proc.poll() is None:
+            now = time.perf_counter()
+            new = _versions(folder) - seen
+            if new:
+                seen |= new
+                writes += len(new)
+                first = first if first is not None else now - t0
+            if kill is not None and kill_at is None and writes >= kill[0]:
+                kill_at = now + kill[1]
+            if kill_at is not None and now >= kill_at:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+            time.sleep(0.005)
+        span = time.perf_counter() - t0
+        err.seek(0)
+        last = err.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
+    return {"exit": proc.returncode, "writes": writes, "first_write_s": first, "span_s": span,
+            "on_disk": on_disk(folder), "stderr": last[0]}
 
 
 def weights(artifact: Path) -> dict[str, np.ndarray]:
@@ -106,23 +127,24 @@ def same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 
 
 def trial(config: Path, out: Path, data_dir: str, reference: dict[str, np.ndarray],
-          delays: list[float]) -> dict[str, object]:
-    """One trial: a fresh run killed after ``delays[0]`` s, resumed runs killed after the other
-    delays, then a resumed run to the end."""
-    checkpoints = out.parent / f"{out.name}.checkpoints"
+          kills: list[tuple[int, float]]) -> dict[str, object]:
+    """One trial: a fresh run killed at ``kills[0]``, resumed runs killed at the others, then a
+    resumed run to the end."""
+    folder = checkpoints_of(out)
     shutil.rmtree(out, ignore_errors=True)
     killed = []
-    for k, delay in enumerate(delays):
-        code, _ = run(train_command(config, out, data_dir, resume=k > 0), kill_after=delay)
-        killed.append({"after_s": round(delay, 2), "killed": code == -signal.SIGKILL,
-                       "stages_on_disk": on_disk(checkpoints)})
-    code, err = run(train_command(config, out, data_dir, resume=True))
-    result: dict[str, object] = {"kills": killed, "resume_exit": code}
-    if code != 0:
-        result.update(identical=False, error=err.strip().splitlines()[-1:] or [""])
+    for k, (writes, delay) in enumerate(kills):
+        r = run(train_command(config, out, data_dir, resume=k > 0), folder, (writes, delay))
+        killed.append({"after_write": writes, "delay_s": round(delay, 3),
+                       "killed": r["exit"] == -signal.SIGKILL, "on_disk": r["on_disk"],
+                       "artifact_saved": (out / "model.npz").exists()})
+    r = run(train_command(config, out, data_dir, resume=True), folder)
+    result: dict[str, object] = {"kills": killed, "resume_exit": r["exit"]}
+    if r["exit"] != 0:
+        result.update(identical=False, error=r["stderr"])
         return result
     result["identical"] = same(weights(out), reference)
-    result["checkpoints_left"] = checkpoints.exists()
+    result["checkpoints_left"] = folder.exists()
     return result
 
 
@@ -143,33 +165,42 @@ def main() -> None:
         work = Path(tmp)
         config = work / f"{args.model}.yaml"
         config.write_text(CONFIGS[args.model])
-        first, span = reference_run(config, work / "reference", args.data_dir)
+        ref = run(train_command(config, work / "reference", args.data_dir, resume=False),
+                  checkpoints_of(work / "reference"))
+        if ref["exit"] != 0:
+            sys.exit(f"the reference run failed: {ref['stderr']}")
         reference = weights(work / "reference")
-        low = 0.8 * first
-        print(f"{args.model}: reference run {span:.1f} s, first checkpoint after {first:.1f} s; "
-              f"kills uniform in [{low:.1f}, {span:.1f}] s; load {os.getloadavg()[0]:.1f}",
-              flush=True)
+        n_writes = int(ref["writes"])
+        gap = (ref["span_s"] - (ref["first_write_s"] or 0.0)) / max(1, n_writes)
+        print(f"{args.model}: reference run {ref['span_s']:.1f} s, {n_writes} checkpoint writes "
+              f"(first after {ref['first_write_s'] or 0:.1f} s, then one every ~{gap:.2f} s); "
+              f"each kill: after write j ~ U{{0..{n_writes}}}, then U[0, {gap:.2f}] s; "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
         results = []
         for n in range(args.trials):
-            delays = list(rng.uniform(low, span, args.kills_per_trial))
-            r = trial(config, work / "run", args.data_dir, reference, delays)
+            kills = [(int(rng.integers(0, n_writes + 1)), float(rng.uniform(0, gap)))
+                     for _ in range(args.kills_per_trial)]
+            r = trial(config, work / "run", args.data_dir, reference, kills)
             results.append(r)
             if args.json:
                 print(json.dumps({"trial": n, **r}), flush=True)
             else:
                 mark = "same" if r["identical"] else "DIFFERENT"
-                kills = ", ".join(
-                    f"{k['after_s']} s ({'killed' if k['killed'] else 'had ended'}; on disk: "
-                    f"{' '.join(k['stages_on_disk']) or '-'})"
-                    for k in r["kills"])
-                print(f"trial {n:3d}: kill at {kills}; resumed -> {mark}"
+                said = ", ".join(
+                    f"{k['delay_s']:.2f} s after write {k['after_write']} "
+                    f"({'killed' if k['killed'] else 'had ended'}; on disk: "
+                    f"{' '.join(k['on_disk']) or '-'}"
+                    f"{', artifact saved' if k['artifact_saved'] else ''})" for k in r["kills"])
+                print(f"trial {n:3d}: kill {said}; resumed -> {mark}"
                       + (f" {r.get('error')}" if "error" in r else ""), flush=True)
     killed = sum(any(k["killed"] for k in r["kills"]) for r in results)
     at: dict[str, int] = {}
     for r in results:
         for k in r["kills"]:
-            key = "+".join(k["stages_on_disk"]) if k["killed"] else "(had ended)"
-            at[key or "(no checkpoint yet)"] = at.get(key or "(no checkpoint yet)", 0) + 1
+            key = "+".join(k["on_disk"]) or "no checkpoint"
+            key += " + artifact" if k["artifact_saved"] else ""
+            key = key if k["killed"] else "(had ended)"
+            at[key] = at.get(key, 0) + 1
     print("checkpoints on disk when killed: "
           + ", ".join(f"{k}: {v}" for k, v in sorted(at.items())))
     identical = sum(bool(r["identical"]) for r in results)

@@ -153,6 +153,19 @@ def test_without_resume_a_stale_checkpoint_is_ignored_and_overwritten(tmp_path, 
     assert saved["finished"] and '"lr": 0.1' in saved["what"]
 
 
+def test_resuming_with_another_thread_count_warns_that_last_bits_may_differ(tmp_path,
+                                                                             monkeypatch):
+    with monkeypatch.context() as m:
+        kill_at_epoch_call(m, 2)
+        with pytest.raises(Killed):
+            train_plain(_mlp_task(), "mlp", _checkpoint(tmp_path, resume=False))
+    task = _mlp_task()
+    task.settings.num_threads = 2
+    with pytest.warns(UserWarning, match="num_threads 2; the checkpoint was written on cpu "
+                                         "with 1"):
+        train_plain(task, "mlp", _checkpoint(tmp_path, resume=True))
+
+
 # ------------------------------------------------------------------------------ the folder
 def test_a_fresh_run_removes_the_checkpoints_of_a_killed_one(tmp_path):
     folder = tmp_path / "gmf.checkpoints"

@@ -199,7 +199,11 @@ def checkpoints_beside(artifact: Path) -> Path:
 
 
 def is_rank_zero() -> bool:
-    """False in the processes of a torchrun launch other than the first (they write nothing)."""
+    """False in the processes of a DDP run other than the first (they write nothing): torchrun
+    sets ``RANK``; the processes Lightning starts itself have ``LOCAL_RANK`` / ``NODE_RANK``."""
     import os
 
-    return int(os.environ.get("RANK", "0")) == 0
+    env = os.environ
+    if "RANK" in env:
+        return int(env["RANK"]) == 0
+    return int(env.get("LOCAL_RANK", "0")) == 0 and int(env.get("NODE_RANK", "0")) == 0

@@ -158,8 +158,21 @@ def loop_state(*, epoch: int, finished: bool, net, optimizer, scheduler, stopper
 
 
 def restore_loop(state: dict[str, Any], *, net, optimizer, scheduler, stopper, task):
-    """Put a :func:`loop_state` back; returns ``(epoch done, finished, history, steps)``."""
+    """Put a :func:`loop_state` back; returns ``(epoch done, finished, history, steps)``.
+
+    Another device or thread count than the killed run's is allowed, with a warning: sums
+    are then taken in another order, so the weights may differ from an uninterrupted run's in
+    the last bits."""
+    import warnings
+
     from movierec.training.history import TrainingHistory
+
+    then = (state["device"], state["num_threads"])
+    now = (str(task.device), task.settings.num_threads)
+    if then != now:
+        warnings.warn(f"resuming on device {now[0]} with num_threads {now[1]}; the checkpoint "
+                      f"was written on {then[0]} with {then[1]}: the weights may differ from an "
+                      "uninterrupted run's in the last bits", stacklevel=2)
 
     net.load_state_dict(state["net"])
     optimizer.load_state_dict(state["optimizer"])

@@ -162,8 +162,10 @@ def train_lightning(
     if saved is not None and saved["movierec"]["finished"]:
         module.load_state_dict(saved["state_dict"])
         module.restore(saved["movierec"])
-        return _result(task, module, len(module.history.epochs) < s.epochs,
-                       RunStats(int(saved["global_step"])))
+        # no Trainer and no process group: the rank is the launcher's (torchrun), else 0
+        stats = RunStats(int(saved["global_step"]), int(os.environ.get("RANK", "0")),
+                         int(os.environ.get("WORLD_SIZE", "1")))
+        return _result(task, module, len(module.history.epochs) < s.epochs, stats)
     if saved is None and s.log_dir:
         remove_stale_checkpoints(Path(s.log_dir) / "checkpoints")
     old_threads = torch.get_num_threads()
