@@ -280,9 +280,9 @@ def train(
                                              "the config's `seed`; `evaluate --seed N` "
                                              "trains the same model).")] = None,
     overrides: SetOption = None,
-    resume: Annotated[bool, typer.Option(help="Continue a killed run of the same config from "
-                                         "its checkpoints (`<out>.checkpoints`); the weights end "
-                                         "as an uninterrupted run's.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run of the same "
+                                         "config from its checkpoints (`<out>.checkpoints`); "
+                                         "the weights end as an uninterrupted run's.")] = False,
 ) -> None:
     """Train one model and write it as an artifact folder.
 

@@ -232,3 +232,19 @@ def test_a_fresh_lightning_run_removes_the_best_checkpoints_an_earlier_run_left(
     left = sorted(p.name for p in (logs / "checkpoints").iterdir())
     assert "epoch=5-step=60.ckpt" not in left and "notes.txt" in left
     assert len([n for n in left if n.endswith(".ckpt")]) == 1  # this run's best only
+
+
+@pytest.mark.parametrize(("env", "first"), [
+    ({}, True), ({"RANK": "0", "LOCAL_RANK": "0"}, True), ({"RANK": "3", "LOCAL_RANK": "1"}, False),
+    ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, False),  # a process Lightning DDP started itself
+    ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False),
+])
+def test_only_the_first_ddp_process_cleans_or_removes_the_checkpoint_folder(monkeypatch, env,
+                                                                            first):
+    from movierec.evaluation.runner import is_rank_zero
+
+    for key in ("RANK", "LOCAL_RANK", "NODE_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert is_rank_zero() is first
