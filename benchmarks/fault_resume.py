@@ -65,10 +65,11 @@ def checkpoints_of(out: Path) -> Path:
 
 def on_disk(checkpoints: Path) -> list[str]:
     """The checkpoint files in the folder (``gmf.pt``, ``neumf.lightning/last.ckpt``)."""
-    if not checkpoints.is_dir():
+    try:
+        return sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*")
+                      if p.is_file() and not p.name.startswith("."))
+    except FileNotFoundError:  # not there, or removed while we looked
         return []
-    return sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*")
-                  if p.is_file() and not p.name.startswith("."))
 
 
 def _versions(folder: Path) -> set[tuple[str, int, int]]:
