@@ -93,14 +93,17 @@ def uninterrupted():
 def test_a_killed_plain_run_resumes_to_bit_identical_weights(tmp_path, monkeypatch,
                                                              uninterrupted, killed_after):
     weights, history, stats, rng = uninterrupted
+    logs = str(tmp_path / "logs")
     with monkeypatch.context() as m:
         kill_at_epoch_call(m, killed_after)
         with pytest.raises(Killed):
-            train_plain(_mlp_task(), "mlp", _checkpoint(tmp_path, resume=False))
+            train_plain(_mlp_task(log_dir=logs), "mlp", _checkpoint(tmp_path, resume=False))
     assert not list(tmp_path.glob(".*.tmp"))  # no half-written file beside the checkpoint
     torch.manual_seed(123)  # the resumed process starts from another random state
-    task = _mlp_task()
+    task = _mlp_task(log_dir=logs)
     got, got_stats = train_plain(task, "mlp", _checkpoint(tmp_path, resume=True))
+    lines = (tmp_path / "logs" / "metrics.csv").read_text().splitlines()
+    assert len(lines) == 1 + len(history.epochs)  # the epochs before the kill are logged too
     for key, value in weights.items():
         assert torch.equal(task.net.state_dict()[key], value), key
     assert _rows(got) == _rows(history) and got.best_epoch == history.best_epoch
