@@ -207,7 +207,8 @@ def main() -> None:
     identical = sum(bool(r["identical"]) for r in results)
     left = sum(bool(r.get("checkpoints_left")) for r in results)
     print(f"{args.model}: {identical}/{len(results)} trials ended with the reference weights "
-          f"bit for bit ({killed} were killed mid-run, the rest had ended before the kill); "
+          f"bit for bit ({killed} were killed before their process ended, the rest had ended "
+          "before the kill); "
           f"checkpoint folders left behind: {left}; load {os.getloadavg()[0]:.1f}")
     if identical != len(results) or left:
         sys.exit(1)
