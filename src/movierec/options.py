@@ -40,6 +40,14 @@ class FitOptions(BaseModel):
         "torch", description="NCF training driver: the plain loop or PyTorch Lightning.")
     strategy: str = Field("auto", description="Lightning strategy, e.g. `ddp`.")
     devices: StrictInt = Field(1, ge=1, description="Lightning processes / devices.")
+    checkpoint_dir: str | None = Field(
+        None, description="Folder for resumable NCF training checkpoints: after every epoch, one "
+        "file per training stage (`gmf`, `mlp`, `neumf`...). `movierec train` sets it to "
+        "`<out>.checkpoints` and removes it once the artifact is saved. None: no checkpoints.")
+    resume: StrictBool = Field(
+        False, description="Continue each stage from its checkpoint in `checkpoint_dir` (a stage "
+        "without one starts from the beginning; one of another run is refused). The weights "
+        "end the same as an uninterrupted run's (`movierec train --resume`).")
 
     @field_validator("device")
     @classmethod

@@ -168,11 +168,16 @@ def train(
                                              "trains the same model).")] = None,
     overrides: SetOption = None,
     force: ForceOption = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run of the same "
+                                         "config from its checkpoints (`<out>.checkpoints`); "
+                                         "the weights end as an uninterrupted run's.")] = False,
 ) -> None:
     """Train one model and write it as an artifact folder.
 
     Training shows its progress (a bar on a terminal, a line every few seconds in a log)
-    unless the config's `run: {progress: false}` turns it off.
+    unless the config's `run: {progress: false}` turns it off. NCF models are checkpointed after
+    every epoch beside the artifact (`<out>.checkpoints`, removed once the artifact is saved):
+    `--resume` continues a killed run; without it an earlier run's checkpoints are removed.
     """
     from movierec.config import TrainConfig, load_config
     from movierec.evaluation.runner import train_artifact
@@ -191,8 +196,11 @@ def train(
     rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes
     claim = claimed_output_dir(target, KIND, force=force, recognise=_is_old_artifact) if rank0 \
         else contextlib.nullcontext()
+    if resume:
+        cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"resume": True})})
     with claim:
-        path, seconds = train_artifact(cfg, data_dir)
+        path, seconds = train_artifact(
+            cfg, data_dir, say=lambda line: console.print(line, markup=False, soft_wrap=True))
     if rank0:
         console.print(f"trained {cfg.model.display_name} in {seconds:.1f}s -> [bold]{path}[/]")
 

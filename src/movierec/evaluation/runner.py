@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -209,23 +210,56 @@ def _evaluate_p3(spec: ModelSpec, options: FitOptions, dataset: str,
             "seed": seed}
 
 
-def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None) -> tuple[Path, float]:
+def train_artifact(cfg: TrainConfig, data_dir: str | Path | None = None,
+                   say: Callable[[str], None] | None = None) -> tuple[Path, float]:
     """Train ``cfg.model`` and save it with its movie table (``catalogue.parquet``, so that
-    ``movierec serve`` needs no data folder); returns the artifact folder and the fit time."""
+    ``movierec serve`` needs no data folder); returns the artifact folder and the fit time.
+
+    Training stages are checkpointed after every epoch in ``cfg.run.checkpoint_dir``, by default
+    ``<artifact>.checkpoints`` beside the artifact folder; ``cfg.run.resume`` continues from them
+    (the same weights as an uninterrupted run), otherwise an earlier run's are removed first.
+    The folder is removed once the artifact is saved. ``say`` gets a line about what was found.
+    """
     from movierec.data.loading import load_dataset
     from movierec.data.splits import train_part
     from movierec.evaluation.compare import build
     from movierec.serving.catalogue import write_catalogue
+    from movierec.training.checkpoints import open_folder, remove_folder
 
     data_dir = data_dir or cfg.data_dir
     cfg.run.check_device()  # before any data loads
+    path = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)
+    options = cfg.run
+    folder = Path(options.checkpoint_dir or checkpoints_beside(path))
+    options = options.model_copy(update={"checkpoint_dir": str(folder)})
+    if is_rank_zero():
+        said = open_folder(folder, options.resume)
+        if said and say is not None:
+            say(said)
     full = load_dataset(cfg.dataset, data_dir)
     train = train_part(full, data_dir, cfg.split)
     model = build(cfg.model, dict(cfg.model.params), cfg.seed)
     t0 = time.perf_counter()
-    model.fit(train, options=cfg.run)
+    model.fit(train, options=options)
     seconds = time.perf_counter() - t0
-    path = model.save(Path(cfg.artifact or Path("artifacts") / cfg.model.display_name))
-    if (path / "config.json").is_file():  # the model's save: NCF writes on DDP rank 0 only
-        write_catalogue(full, path)
-    return path, seconds
+    saved = model.save(path)  # the model's save: NCF writes on DDP rank 0 only
+    if is_rank_zero():  # the artifact is whole: the checkpoints have served
+        write_catalogue(full, saved)
+        remove_folder(folder)
+    return saved, seconds
+
+
+def checkpoints_beside(artifact: Path) -> Path:
+    """Where ``movierec train`` keeps the checkpoints of a run writing ``artifact``."""
+    return artifact.parent / f"{artifact.name}.checkpoints"
+
+
+def is_rank_zero() -> bool:
+    """False in the processes of a DDP run other than the first (they write nothing): torchrun
+    sets ``RANK``; the processes Lightning starts itself have ``LOCAL_RANK`` / ``NODE_RANK``."""
+    import os
+
+    env = os.environ
+    if "RANK" in env:
+        return int(env["RANK"]) == 0
+    return int(env.get("LOCAL_RANK", "0")) == 0 and int(env.get("NODE_RANK", "0")) == 0

@@ -17,6 +17,7 @@ from movierec.errors import ModelError
 from movierec.models.ncf_params import NCFParams
 from movierec.options import FitOptions
 from movierec.training.batches import EpochBuilder
+from movierec.training.checkpoints import stage_checkpoint
 from movierec.training.history import TrainingHistory
 from movierec.training.loop import FitSettings, RunStats, Task, seed_everything, train_plain
 from movierec.training.networks import set_interactions
@@ -60,6 +61,9 @@ def fit_network(
     Validation (early stopping, best weights) uses ``valid`` when given, else each user's last
     train interaction when ``params.holdout`` is set, else nothing (``epochs`` epochs).
     ``prepare(net)`` runs after the network is built and before training (NeuMF pre-training).
+    With ``options.checkpoint_dir`` the stage ``name`` is checkpointed after every epoch there
+    and, with ``options.resume``, continued from its checkpoint
+    (:mod:`movierec.training.checkpoints`).
     Returns the trained network (best weights, on the CPU), its history and the run's stats.
     """
     import torch
@@ -88,13 +92,18 @@ def fit_network(
     csr = fit_data.csr
     set_interactions(net, csr.indptr, csr.indices)
     task = Task(net, builder, settings, validation, genres)
+    checkpoint = stage_checkpoint(options, name, params.model_dump(mode="json"),
+                                  fit_data.fingerprint,
+                                  valid_data.fingerprint if valid_data is not None and
+                                  validation is not None else None)
     if options.trainer == "lightning":
         from movierec.training.lightning_module import train_lightning
 
         history, stats = train_lightning(task, strategy=options.strategy,
-                                         devices=options.devices, name=name)
+                                         devices=options.devices, name=name,
+                                         checkpoint=checkpoint)
     else:
-        history, stats = train_plain(task, name)
+        history, stats = train_plain(task, name, checkpoint)
     with torch.no_grad():
         net = task.net.cpu()
     return net, history, stats

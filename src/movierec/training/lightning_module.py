@@ -19,8 +19,10 @@ process ends with the same weights; only rank 0 writes the artifact.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from movierec.training.checkpoints import StageCheckpoint, rng_state, set_rng_state
 from movierec.training.history import EarlyStopping, TrainingHistory
 from movierec.training.loop import MONITOR, RunStats, Task, snapshot_of
 
@@ -35,13 +37,16 @@ def _epoch_stream(task: Task, module: Any):
     class EpochStream(torch.utils.data.IterableDataset):
         def __iter__(self):
             trainer = module.trainer
-            batches = task.builder.epoch(trainer.current_epoch)
+            # the epoch's index is the count of epochs done: Lightning's current_epoch is still
+            # the last one's when it starts iterating after resuming from an end-of-epoch
+            # checkpoint
+            batches = task.builder.epoch(len(module.history.epochs))
             yield from batches.shard(trainer.global_rank, trainer.world_size)
 
     return EpochStream()
 
 
-def _module(task: Task, name: str):
+def _module(task: Task, name: str, checkpoint: StageCheckpoint | None = None):
     import lightning as L
 
     class NCFModule(L.LightningModule):
@@ -53,6 +58,8 @@ def _module(task: Task, name: str):
             self.best = EarlyStopping(None)  # keeps the best weights; Lightning's callback stops
             self.history = task.new_history(name)
             self.epoch_loss: list[float] = []
+            self.scheduler = None
+            self.scheduler_state = None  # from a checkpoint, until configure_optimizers runs
 
         def training_step(self, batch, batch_idx):
             u, i, y, w = batch
@@ -63,10 +70,17 @@ def _module(task: Task, name: str):
             return loss
 
         def configure_optimizers(self):
+            # the scheduler is stepped here, in on_train_epoch_end, so that a checkpoint written
+            # at the end of an epoch holds the stepped learning rate (Lightning would step it
+            # after the checkpoint and skip that step when resuming from it)
             opt = task.make_optimizer(self.net.parameters())
-            return {"optimizer": opt, "lr_scheduler": task.make_scheduler(opt)}
+            self.scheduler = task.make_scheduler(opt)
+            if self.scheduler_state is not None:
+                self.scheduler.load_state_dict(self.scheduler_state)
+            return opt
 
         def on_train_epoch_end(self):
+            self.scheduler.step()
             metrics = task.validate()
             self.history.add(**{"train loss": sum(self.epoch_loss) / max(1, len(self.epoch_loss))},
                              **metrics)
@@ -77,7 +91,38 @@ def _module(task: Task, name: str):
                 self.log("val_ndcg10", metrics["valid NDCG@10"], sync_dist=True)
                 self.best.update(self.current_epoch + 1, metrics[MONITOR], snapshot_of(self.net))
 
-    return NCFModule()
+        def on_save_checkpoint(self, ckpt):
+            if checkpoint is None:
+                return
+            ckpt["movierec"] = {
+                **checkpoint.stamp(),
+                "finished": bool(self.trainer.should_stop
+                                 or self.current_epoch + 1 >= self.trainer.max_epochs),
+                "rng": rng_state(task.device), "div_gen": task.div_gen.get_state(),
+                "scheduler": self.scheduler.state_dict(), "history": self.history.to_dict(),
+                "best": {"best": self.best.best, "best_epoch": self.best.best_epoch,
+                         "best_state": self.best.best_state},
+            }
+
+        def on_load_checkpoint(self, ckpt):
+            restore_module(self, ckpt["movierec"])
+
+    def restore_module(module, mine) -> None:
+        """Put back what Lightning's checkpoint does not hold (random states, scheduler,
+        history, best weights)."""
+        set_rng_state(mine["rng"])
+        task.div_gen.set_state(mine["div_gen"])
+        module.scheduler_state = mine["scheduler"]
+        module.history = TrainingHistory.from_dict(mine["history"])
+        b = mine["best"]
+        module.best.best, module.best.best_epoch = b["best"], b["best_epoch"]
+        module.best.best_state = b["best_state"] and {
+            k: v.to(task.device) for k, v in b["best_state"].items()}
+
+    module = NCFModule()
+    # nn.Module types its attributes as tensors and modules; this one is a plain callable
+    module.restore = lambda mine: restore_module(module, mine)  # type: ignore[assignment]
+    return module
 
 
 def _loggers(s) -> list[Any] | bool:
@@ -97,20 +142,36 @@ def _loggers(s) -> list[Any] | bool:
 
 def train_lightning(
     task: Task, strategy: str = "auto", devices: int | str = 1, accelerator: str | None = None,
-    name: str = "training",
+    name: str = "training", checkpoint: StageCheckpoint | None = None,
 ) -> tuple[TrainingHistory, RunStats]:
     """Run ``task`` with a Lightning ``Trainer``; the best epoch's weights are left in
-    ``task.net`` (on every process under DDP). ``accelerator`` defaults to the task's device."""
+    ``task.net`` (on every process under DDP). ``accelerator`` defaults to the task's device.
+
+    With ``checkpoint``, Lightning writes ``last.ckpt`` after every epoch under
+    ``checkpoint.lightning_dir`` (with movierec's random states, scheduler, history and best
+    weights added) and, when resuming, continues from it with ``ckpt_path``; a finished stage is
+    loaded without training. A run that does not resume first removes the best-epoch checkpoints
+    an earlier run left in ``log_dir/checkpoints``."""
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping as LEarlyStopping
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     s = task.settings
+    saved = checkpoint.load(checkpoint.lightning_path) if checkpoint is not None else None
+    module = _module(task, name, checkpoint)
+    if saved is not None and saved["movierec"]["finished"]:
+        module.load_state_dict(saved["state_dict"])
+        module.restore(saved["movierec"])
+        # no Trainer and no process group: the rank is the launcher's (torchrun), else 0
+        stats = RunStats(int(saved["global_step"]), int(os.environ.get("RANK", "0")),
+                         int(os.environ.get("WORLD_SIZE", "1")))
+        return _result(task, module, len(module.history.epochs) < s.epochs, stats)
+    if saved is None and s.log_dir:
+        remove_stale_checkpoints(Path(s.log_dir) / "checkpoints")
     old_threads = torch.get_num_threads()
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
-    module = _module(task, name)
     callbacks: list[Any] = []
     if task.validation is not None and s.patience is not None:
         callbacks.append(LEarlyStopping(monitor=LOGGED, mode="max", patience=s.patience,
@@ -118,6 +179,11 @@ def train_lightning(
     if task.validation is not None and s.log_dir:
         callbacks.append(ModelCheckpoint(dirpath=f"{s.log_dir}/checkpoints", monitor=LOGGED,
                                          mode="max", save_top_k=1, save_on_train_epoch_end=True))
+    if checkpoint is not None:
+        # every epoch overwrites one file (no monitor: the latest is the one kept)
+        callbacks.append(ModelCheckpoint(dirpath=checkpoint.lightning_dir, filename="last",
+                                         save_top_k=1, enable_version_counter=False,
+                                         save_on_train_epoch_end=True))
     num_nodes = 1
     if "LOCAL_WORLD_SIZE" in os.environ and "WORLD_SIZE" in os.environ:  # started by torchrun
         devices = int(os.environ["LOCAL_WORLD_SIZE"])
@@ -133,20 +199,38 @@ def train_lightning(
         callbacks=callbacks,
         enable_progress_bar=s.progress,
         enable_model_summary=False,
-        enable_checkpointing=bool(s.log_dir and task.validation is not None),
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         num_sanity_val_steps=0,
         use_distributed_sampler=False,
         log_every_n_steps=1,
     )
     loader = torch.utils.data.DataLoader(_epoch_stream(task, module), batch_size=None)
     try:
-        trainer.fit(module, train_dataloaders=loader)
+        trainer.fit(module, train_dataloaders=loader,
+                    ckpt_path=(checkpoint.lightning_path
+                               if saved is not None and checkpoint is not None else None),
+                    weights_only=True)
     finally:
         torch.set_num_threads(old_threads)
+    stats = RunStats(int(trainer.global_step), int(trainer.global_rank), int(trainer.world_size))
+    return _result(task, module, len(module.history.epochs) < s.epochs, stats)
+
+
+def _result(task: Task, module, stopped_early: bool, stats: RunStats
+            ) -> tuple[TrainingHistory, RunStats]:
+    """The best weights into ``task.net``; the history and stats of the run."""
     history = module.history
     if module.best.best_state is not None:
         task.net.load_state_dict(module.best.best_state)
     history.best_epoch = module.best.best_epoch
-    history.stopped_early = len(history.epochs) < s.epochs
-    stats = RunStats(int(trainer.global_step), int(trainer.global_rank), int(trainer.world_size))
+    history.stopped_early = stopped_early
     return history, stats
+
+
+def remove_stale_checkpoints(folder: Path) -> None:
+    """Remove the best-epoch checkpoints (``epoch=E-step=S*.ckpt``, Lightning's default names)
+    that an earlier, killed or finished, run left in ``folder``, so that a new run's best
+    checkpoint is the only one there. Other files are left alone."""
+    if folder.is_dir():
+        for stale in folder.glob("epoch=*-step=*.ckpt"):
+            stale.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ import numpy as np
 
 from movierec.errors import ModelError
 from movierec.training.batches import EpochBuilder
+from movierec.training.checkpoints import StageCheckpoint, loop_state, restore_loop
 from movierec.training.history import EarlyStopping, TrainingHistory
 from movierec.training.losses import batch_l2, diversity_penalty, jaccard
 from movierec.training.validation import ValidationSet
@@ -204,13 +205,16 @@ class EpochLog:
     """Appends one row per epoch to ``<log_dir>/metrics.csv`` (no-op without a folder); with
     ``tensorboard=True`` also writes each number as a TensorBoard scalar under ``log_dir``."""
 
-    def __init__(self, log_dir: str | None, tensorboard: bool = False):
+    def __init__(self, log_dir: str | None, tensorboard: bool = False,
+                 earlier: list[dict[str, float]] | None = None):
         self.path = Path(log_dir) / "metrics.csv" if log_dir else None
         self.fields: list[str] | None = None
         self.board = None
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.unlink(missing_ok=True)
+            for row in earlier or []:  # a resumed run's CSV starts with the epochs done before
+                self.write(row)
             if tensorboard and log_dir:
                 self.board = tensorboard_writer(log_dir)
 
@@ -260,9 +264,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_plain(task: Task, name: str = "training") -> tuple[TrainingHistory, RunStats]:
+def train_plain(task: Task, name: str = "training", checkpoint: StageCheckpoint | None = None
+                ) -> tuple[TrainingHistory, RunStats]:
     """Run ``task`` with a plain loop: epochs of sliced batches, validation after each epoch,
-    early stopping on validation HR@10; the best epoch's weights are left in ``task.net``."""
+    early stopping on validation HR@10; the best epoch's weights are left in ``task.net``.
+
+    With ``checkpoint``, the loop's whole state is written after every epoch and, when it
+    resumes, read back first: the run continues after the last finished epoch and ends with the
+    same weights, bit for bit, as an uninterrupted run (same device and thread count)."""
     import torch
 
     s = task.settings
@@ -270,21 +279,29 @@ def train_plain(task: Task, name: str = "training") -> tuple[TrainingHistory, Ru
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
     try:
-        return _train_plain(task, name, torch)
+        return _train_plain(task, name, torch, checkpoint)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _train_plain(task: Task, name: str, torch) -> tuple[TrainingHistory, RunStats]:
+def _train_plain(task: Task, name: str, torch, checkpoint: StageCheckpoint | None
+                 ) -> tuple[TrainingHistory, RunStats]:
     s = task.settings
     net = task.net.to(task.device)
     opt = task.make_optimizer()
     scheduler = task.make_scheduler(opt)
     stopper = EarlyStopping(s.patience)
-    log = EpochLog(s.log_dir, tensorboard=s.logger == "tensorboard")
     history, stats = task.new_history(name), RunStats()
-    bar = Progress(name, s.epochs, "epoch") if s.progress else None
-    for epoch in range(1, s.epochs + 1):
+    done, finished = 0, False
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        done, finished, history, stats.steps = restore_loop(
+            saved, net=net, optimizer=opt, scheduler=scheduler, stopper=stopper, task=task)
+    log = EpochLog(s.log_dir, tensorboard=s.logger == "tensorboard", earlier=history.epochs)
+    bar = Progress(name, s.epochs, "epoch", done=done) if s.progress else None
+    for epoch in range(done + 1, s.epochs + 1):
+        if finished:
+            break
         t0 = time.perf_counter()
         net.train()
         total = torch.zeros((), dtype=torch.float64)
@@ -302,12 +319,16 @@ def _train_plain(task: Task, name: str, torch) -> tuple[TrainingHistory, RunStat
         scheduler.step()
         row = history.add(**{"train loss": float(total) / max(1, n_batches),
                              "seconds": time.perf_counter() - t0}, **task.validate())
+        if stopper.update(epoch, row.get(MONITOR), snapshot_of(net)):
+            history.stopped_early = finished = True
+        if checkpoint is not None:
+            checkpoint.save(loop_state(
+                epoch=epoch, finished=finished or epoch == s.epochs, net=net, optimizer=opt,
+                scheduler=scheduler, stopper=stopper, history=history, steps=stats.steps,
+                task=task))
         log.write(row)
         if bar is not None:
             bar.update(row)
-        if stopper.update(epoch, row.get(MONITOR), snapshot_of(net)):
-            history.stopped_early = True
-            break
     if bar is not None:
         bar.close()
     log.close()
@@ -321,15 +342,16 @@ class Progress:
     """Progress of a loop over ``total`` steps: a tqdm bar on a terminal; elsewhere (a log file,
     CI, ``nohup``) a plain line on stderr at most every ``every`` seconds, and at the end."""
 
-    def __init__(self, desc: str, total: int, unit: str = "it", every: float = 5.0):
+    def __init__(self, desc: str, total: int, unit: str = "it", every: float = 5.0,
+                 done: int = 0):
         self.desc, self.total, self.unit, self.every = desc, total, unit, every
-        self.done = 0
+        self.done = done
         self.started = self.last = time.monotonic()
         self.bar = None
         if sys.stderr.isatty():
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc=desc, unit=unit)
+            self.bar = tqdm(total=total, desc=desc, unit=unit, initial=done)
 
     def update(self, numbers: dict[str, float] | None = None, n: int = 1) -> None:
         self.done += n
