@@ -187,3 +187,22 @@ def test_neumf_recommends_a_folded_person_from_a_short_list_scored_exactly(neumf
         want_items, want_scores = top_k(neumf.score_folded(state), 4, allowed)
         np.testing.assert_array_equal(items, want_items)
         np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_neumf_recommends_for_a_trained_user_from_a_short_list(neumf, planted, monkeypatch):
+    """Known users take the same short list (twice as long): their answers keep the exact
+    scores, and nearly always the full ranking's top k."""
+    import movierec.models.ncf as ncf
+    from movierec.models.base import top_k
+
+    monkeypatch.setattr(ncf, "RECOMMEND_CANDIDATES", 20)  # 40 of the 123 items for known users
+    same = 0
+    for u in range(planted.train.n_users):
+        items, scores = neumf.recommend(u, k=4)
+        full = neumf.score_all(np.array([u]))[0]
+        np.testing.assert_allclose(scores, full[items], rtol=1e-5, atol=1e-6)
+        assert not set(items) & set(planted.train.csr[u].indices)  # seen items left out
+        allowed = neumf.item_counts_ > 0
+        allowed[planted.train.csr[u].indices] = False
+        same += np.array_equal(items, top_k(full, 4, allowed)[0])
+    assert same >= 0.95 * planted.train.n_users, same

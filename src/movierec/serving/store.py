@@ -298,14 +298,15 @@ class Store:
     # ------------------------------------------------------------------ setup helpers
     def _warm_up(self) -> dict[str, float]:
         """Run each model call once (models build caches on first use), then time it:
-        ``{"fold_in": ms, "recommend": ms}`` for ten popular picks and for one known user, the
+        ``{"fold_in": ms, "recommend": ms}`` for ten popular picks (as :meth:`answer_picks` asks:
+        fold-in, then the model's own top 10) and for one known user, the
         least CPU time of five runs (CPU time, so a busy machine does not inflate it)."""
         import time
 
         picks = self.browse_order[:10].astype(np.int32)
         timings = {}
-        for name, call in (("fold_in", lambda: self.model.score_folded(
-                self.model.fold_in(picks))),
+        for name, call in (("fold_in", lambda: self.model.recommend_folded(
+                self.model.fold_in(picks), 10, exclude=picks)),
                            ("recommend", lambda: self.model.recommend(0, 10))):
             if len(picks) == 0 or (name == "recommend" and len(self.user_ids) == 0):
                 timings[name] = 0.0
