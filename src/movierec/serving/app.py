@@ -237,4 +237,8 @@ def create_app_from_env() -> FastAPI:
     served = ServedModels.open(artifacts, default, os.environ.get("MOVIEREC_DATA") or None)
     limit_compute_threads(int(os.environ.get("MOVIEREC_COMPUTE_THREADS", "1")))  # torch loaded
     cache = int(os.environ.get("MOVIEREC_USER_CACHE", str(USER_CACHE_SIZE)))
-    return create_app(served, TmdbPosters.from_env(), user_cache_size=cache)
+    app = create_app(served, TmdbPosters.from_env(), user_cache_size=cache)
+    from movierec.serving.threads import freeze_loaded_objects
+
+    freeze_loaded_objects()
+    return app

@@ -39,7 +39,7 @@ def serve(
     close after :data:`KEEP_ALIVE_S`; on SIGTERM / Ctrl+C, requests still open after
     :data:`GRACEFUL_S` (a client stalled mid-request) are dropped.
     """
-    from movierec.serving.threads import limit_compute_threads
+    from movierec.serving.threads import freeze_loaded_objects, limit_compute_threads
 
     limit_compute_threads(compute_threads)
     try:
@@ -66,6 +66,7 @@ def serve(
         else:
             served = ServedModels.open(named, default, data_dir)
             limit_compute_threads(compute_threads)  # torch is loaded now if a model needs it
+            freeze_loaded_objects()
         cache = USER_CACHE_SIZE if user_cache_size is None else user_cache_size
         posters = TmdbPosters.from_env()
         logging.getLogger("movierec").setLevel(logging.INFO)
