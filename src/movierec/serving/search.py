@@ -28,6 +28,8 @@ import scipy.sparse as sp
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from movierec.data.titles import split_title_year
+
 OPTIONAL_WORDS = frozenset({"the", "a", "an", "of", "and", "in", "on", "to", "le", "la", "les",
                             "l", "el", "los", "las", "der", "die", "das", "il", "de", "du"})
 EXACT, PREFIX, ONE_TYPO, TWO_TYPOS = 1.0, 0.8, 0.6, 0.45
@@ -37,7 +39,6 @@ YEAR = "#"
 """Marks a year in the vocabulary: matched by the exact four digits only, never as a prefix."""
 _WORD = re.compile(r"[a-z0-9]+")
 _APOSTROPHES = re.compile(r"['’`´]")
-_YEAR_SUFFIX = re.compile(r"\s*\(\d{4}(?:[-–]\d{0,4})?\)\s*$")
 
 
 def words(text: str) -> list[str]:
@@ -59,7 +60,7 @@ class TitleSearch:
                 zip(display_titles, original_titles, years, strict=True)):
             own = words(shown)
             self.title_words[i] = len(own)
-            extra = words(_YEAR_SUFFIX.sub("", original or ""))
+            extra = words(split_title_year(original or "")[0])
             if year is not None:
                 extra.append(f"{YEAR}{year}")
             per_movie.append(list(dict.fromkeys(own + extra)))
