@@ -10,26 +10,7 @@ torch = pytest.importorskip("torch")
 
 from movierec.models.base import create  # noqa: E402
 from movierec.options import FitOptions  # noqa: E402
-from movierec.training.batches import EpochBuilder  # noqa: E402
-
-
-class Killed(Exception):
-    """Stands for a SIGKILL at the start of an epoch."""
-
-
-def kill_at_epoch_call(monkeypatch, n: int) -> None:
-    """Make every call of ``EpochBuilder.epoch`` after the ``n``-th (over all stages) raise."""
-    real = EpochBuilder.epoch
-    calls = {"n": 0}
-
-    def epoch(self, e):
-        calls["n"] += 1
-        if calls["n"] > n:
-            raise Killed
-        return real(self, e)
-
-    monkeypatch.setattr(EpochBuilder, "epoch", epoch)
-
+from tests.training.test_resume import Killed, kill_at_epoch_call  # noqa: E402
 
 NEUMF = dict(factors=8, mlp_factors=8, layers=[16, 8], dropout=0.2, pretrain=True,
              pretrain_epochs=[3, 3], epochs=2, batch_size=512, lr=0.005, pretrain_lr=0.01,
