@@ -256,13 +256,12 @@ class NCFRecommender(Recommender):
 
             positive = observed_targets(r, params.label_mode, thresholds_of(params)) >= 0.5
             items = items[positive] if positive.any() else items
-        return self._pooled_fold_in().vector(items)
+        return self._pooled_fold_in().vector(items, params.fold_in_shrinkage)
 
     def _pooled_fold_in(self):
         """The fold-in map of the current weights (fitted once, a few ms, then cached)."""
         cached = getattr(self, "_fold_in_cache", None)
-        if cached is not None and cached[0] is self.weights_ and \
-                cached[1].shrinkage == self.fold_in_shrinkage:
+        if cached is not None and cached[0] is self.weights_:
             return cached[1]
         import torch
 
@@ -272,7 +271,7 @@ class NCFRecommender(Recommender):
         with torch.no_grad():
             users = net.user_vectors(torch.arange(self.n_users_)).float().numpy()
             items = np.hstack([t.detach().float().numpy() for t in net.item_tables()])
-        fold = PooledFoldIn(users, items, self.seen_, self.fold_in_shrinkage)
+        fold = PooledFoldIn(users, items, self.seen_)
         self._fold_in_cache = (self.weights_, fold)
         return fold
 

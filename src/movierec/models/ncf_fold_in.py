@@ -32,11 +32,10 @@ class PooledFoldIn:
         user_vectors: ``float (n_users, d)``, the trained users' vectors.
         item_embeddings: ``float (n_items, e)``, each item's embedding(s).
         seen: binary CSR ``n_users x n_items`` of the train interactions.
-        shrinkage: picks at which a person's own signal and the mean user weigh the same.
     """
 
     def __init__(self, user_vectors: np.ndarray, item_embeddings: np.ndarray,
-                 seen: sp.csr_matrix, shrinkage: float):
+                 seen: sp.csr_matrix):
         counts = np.diff(seen.indptr)
         trained = counts > 0
         if not trained.any():
@@ -50,12 +49,13 @@ class PooledFoldIn:
         gram[np.diag_indices_from(gram)] += RIDGE
         self.map = np.linalg.solve(gram, x.T @ y)  # (e + 1, d)
         self.mean_user = y.mean(axis=0)
-        self.shrinkage = float(shrinkage)
 
-    def vector(self, items: np.ndarray) -> np.ndarray:
-        """``float32 (d,)`` user vector of someone who picked ``items`` (item_idx, at least one)."""
+    def vector(self, items: np.ndarray, shrinkage: float) -> np.ndarray:
+        """``float32 (d,)`` user vector of someone who picked ``items`` (item_idx, at least one);
+        ``shrinkage``: the number of picks at which their own signal and the mean user weigh
+        the same (0: their own signal alone)."""
         n = len(items)
         pooled = self.embeddings[items].mean(axis=0)
         own = pooled @ self.map[:-1] + self.map[-1]
-        weight = n / (n + self.shrinkage) if self.shrinkage > 0 else 1.0
+        weight = n / (n + shrinkage) if shrinkage > 0 else 1.0
         return (self.mean_user + weight * (own - self.mean_user)).astype(np.float32)
