@@ -181,8 +181,7 @@ def train(
     """
     from movierec.config import TrainConfig, load_config
     from movierec.evaluation.runner import train_artifact
-    from movierec.files import claimed_output_dir
-    from movierec.models.artifacts import KIND, _is_old_artifact
+    from movierec.models.artifacts import claimed
 
     cfg = load_config(config, TrainConfig, overrides)
     if out is not None:
@@ -194,8 +193,7 @@ def train(
     target = Path(cfg.artifact or Path("artifacts") / cfg.model.display_name)  # as train_artifact
     # checked and made a movierec folder before training: a log_dir inside it is kept by the save
     rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes
-    claim = claimed_output_dir(target, KIND, force=force, recognise=_is_old_artifact) if rank0 \
-        else contextlib.nullcontext()
+    claim = claimed(target, force=force) if rank0 else contextlib.nullcontext()
     if resume:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"resume": True})})
     with claim:

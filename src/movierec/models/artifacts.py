@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,14 @@ def claim(path: str | Path, *, force: bool = False) -> Path:
     (so a ``log_dir`` inside it is kept by the save). Raises what :func:`save` would."""
     return files.claim_output_dir(path, KIND, force=force, recognise=_is_old_artifact,
                                   option="artifact path")
+
+
+def claimed(path: str | Path, *, force: bool = False, option: str = "--out"
+            ) -> AbstractContextManager[Path]:
+    """:func:`claim` for a block (a training run): a folder the claim created and the block
+    left empty (it failed) is removed again."""
+    return files.claimed_output_dir(path, KIND, force=force, recognise=_is_old_artifact,
+                                    option=option)
 
 
 def _is_old_artifact(path: Path) -> bool:
