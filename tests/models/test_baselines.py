@@ -170,3 +170,13 @@ def test_factor_models_are_deterministic_per_seed(name, planted):
     np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
     assert not np.array_equal(a.item_factors_, c.item_factors_)
     assert a.item_factors_.dtype == np.float32 and type(a.item_factors_) is np.ndarray
+
+
+def test_ease_folded_in_train_user_scores_exactly_like_the_known_user(tiny):
+    model = create("ease", l2=5.0).fit(tiny)
+    for u in range(12):
+        picks = tiny.csr[u].indices
+        np.testing.assert_allclose(
+            model.score_folded(model.fold_in(picks)), model.score_all(np.array([u]))[0],
+            rtol=1e-5, atol=1e-6,
+        )

@@ -253,7 +253,8 @@ class EASE(Recommender):
         return out
 
     def score_folded(self, state: np.ndarray) -> np.ndarray:
-        x = _state_vector(self, state)
+        x = _state_vector(self, state)[self.active_items_]
+        picked = np.flatnonzero(x)  # a person's few picks: sum their rows, not n_active^2 work
         out = np.zeros(self.n_items_, dtype=np.float32)
-        out[self.active_items_] = x[self.active_items_] @ self.item_weights_
+        out[self.active_items_] = x[picked] @ self.item_weights_[picked]
         return out
