@@ -19,7 +19,7 @@ from pydantic import Field
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
-from movierec.models.base import SCORE_BLOCK, Recommender, Shape, register
+from movierec.models.base import SCORE_BLOCK, Cost, Recommender, Shape, register
 from movierec.options import FitOptions
 
 EASE_WARN_ITEMS = 10_000
@@ -246,6 +246,17 @@ class EASE(Recommender):
 
     def __init__(self, l2: Annotated[float, Field(gt=0)] = 200.0):
         self.l2 = l2
+
+    @classmethod
+    def estimate_cost(cls, n_users: int, n_items: int, n_interactions: int,
+                      params: dict[str, Any]) -> Cost:
+        """The dense Gram and its inverse: four ``float32`` items x items arrays at the peak
+        (the Gram, LAPACK's Fortran-order copy, the triangle copies), ~16 n^2 bytes."""
+        base = super().estimate_cost(n_users, n_items, n_interactions, params)
+        return Cost(base.memory_bytes + 16 * n_items * n_items,
+                    f"a dense {n_items:,} x {n_items:,} item-item matrix and its inverse",
+                    "use `sparse-ease` (EASE on each item's top-k neighbours, memory "
+                    "~100 k n_items) or `itemknn`, or a release with fewer movies")
 
     def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
         active = np.flatnonzero(self.item_counts_ > 0).astype(np.int32)
