@@ -67,3 +67,24 @@ def test_available_memory_reads_the_machine():
     got = movierec.machine.available_memory()
     assert got is None or 0 < got < 2**50
     assert np.isfinite(float(got or 0))
+
+
+def test_evaluate_refuses_before_building_the_split(real_data_dir, monkeypatch, capsys):
+    import sys
+
+    import movierec.data.splits
+    from movierec.cli import main
+
+    monkeypatch.setattr(movierec.machine, "available_memory", lambda: 1_000)
+
+    def no_split(*a, **k):
+        raise AssertionError("the split was built before the memory check")
+
+    monkeypatch.setattr(movierec.data.splits, "prepare_split", no_split)
+    monkeypatch.setattr(sys, "argv", ["movierec", "evaluate", "--model", "ease", "--protocol",
+                                      "p2", "--data-dir", str(real_data_dir)])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "EASE needs ~" in err and "sparse-ease" in err and "Traceback" not in err
