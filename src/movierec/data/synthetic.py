@@ -64,7 +64,9 @@ PRESETS: dict[str, Shape] = {
     "ml-20m": Shape(138_493, 26_744, 20_000_263, True, "1995-01-09", "2015-03-31"),
     "ml-32m": Shape(200_948, 87_585, 32_000_204, True, "1995-01-09", "2023-10-12", 1.6, 60.0),
 }
-"""Shapes of real releases (users x rated movies x ratings, rating scale, time span)."""
+"""Shapes of real releases (users x rated movies x ratings, rating scale, time span). ML-32M's
+popularity (exponent 1.6, offset 60) gives its skew: seed 0 has a most-rated movie of 109,688
+ratings (the real one: ~103K) and 52% of movies under 10 ratings (real: about half)."""
 
 
 @dataclass(frozen=True, eq=False)
