@@ -57,6 +57,9 @@ class ValidationSpec(_Strict):
     n_negatives: int = Field(99, ge=1, description="Sampled negatives per validation item.")
     metric: str = Field("NDCG@10", description="Validation metric that picks the grid point.")
     seed: int = Field(0, description="Seed of the validation carving and negatives.")
+    max_users: int | None = Field(
+        10_000, ge=1, description="P1/P2 grid selection scores at most this many validation "
+        "users, a sample drawn with `seed` (the report says how many); null: every user.")
 
 
 class P4Spec(_Strict):

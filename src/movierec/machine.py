@@ -29,3 +29,32 @@ def machine_info() -> dict[str, Any]:
     return {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
             "processor": platform.machine(), "python": platform.python_version(),
             "load_average": load}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can get now without swapping: ``MemAvailable`` of
+    /proc/meminfo, lowered to what a cgroup (container) limit leaves; ``psutil`` elsewhere;
+    ``None`` when nothing says."""
+    avail: int | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            import psutil
+
+            avail = int(psutil.virtual_memory().available)
+        except Exception:  # no psutil, or a platform it cannot read
+            return None
+    try:  # cgroup v2: the container's limit minus what it already uses
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            avail = min(avail, max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return avail

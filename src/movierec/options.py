@@ -49,6 +49,11 @@ class FitOptions(BaseModel):
         "without one starts from the beginning; one of another run is refused). The weights "
         "end the same as an uninterrupted run's (`movierec train --resume`).")
 
+    memory_check: StrictBool = Field(
+        True, description="Refuse a fit whose estimated memory (the model's `estimate_cost`) "
+        "exceeds the memory available now, before any work, naming a model that scales; "
+        "false: try anyway.")
+
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:

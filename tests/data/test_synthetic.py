@@ -147,3 +147,19 @@ def test_genres_follow_the_item_factors(ml100k_like):
     per_item = flags.sum(axis=1)
     assert 1.5 < per_item.mean() < 3.0 and (per_item == 0).sum() >= 1  # some have no genre
     assert flags[:, ds.genre_names.index("Drama")].mean() > flags.mean(axis=0).mean()
+
+
+def test_ml32m_preset_matches_the_release_and_its_span():
+    from movierec.data.registry import RELEASES
+
+    shape, real = PRESETS["ml-32m"], RELEASES["ml-32m"]
+    assert (shape.n_users, shape.n_items, shape.n_ratings) == (
+        real.n_users, real.n_movies, real.n_ratings)
+    d = generate("ml-32m", n_users=2_000, n_ratings=320_000, seed=2)  # 1% of the users
+    ds = d.to_dataset()
+    assert ds.n_items == 87_585 and ds.user_counts.min() >= 20
+    assert set(np.unique(ds.rating * 2) % 2) == {0.0, 1.0}  # half stars
+    first, last = ds.timestamp.min(), ds.timestamp.max()
+    assert 789_609_600 <= first and last < 1_697_155_200  # 1995-01-09 .. 2023-10-12 (UTC)
+    counts = np.sort(ds.item_counts)[::-1]
+    assert counts[0] > 30 * np.median(counts[counts > 0])  # a long popularity tail

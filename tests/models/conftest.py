@@ -120,6 +120,7 @@ CONTRACTS: dict[str, Contract] = {
     "popularity": Contract(beats_random=True),
     "itemknn": _RANKER,
     "ease": _RANKER,
+    "sparse-ease": replace(_RANKER, smoke={"k": 20}),
     "ials": replace(_RANKER, smoke={"factors": 16, "iterations": 8}),
     "ials-implicit": replace(_RANKER, smoke={"factors": 16, "iterations": 8}),
     "bpr": Contract(smoke={"factors": 16, "iterations": 60, "learning_rate": 0.05},

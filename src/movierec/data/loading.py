@@ -24,6 +24,7 @@ import numpy as np
 
 from movierec import checksums, files
 from movierec.data.dataset import Dataset
+from movierec.data.provenance import display_name
 from movierec.data.readers import detect_layout, read_folder, source_files
 from movierec.data.registry import RELEASES, Layout, get_release
 from movierec.errors import CorruptFileError, DatasetNotFoundError, UnknownDatasetError
@@ -46,14 +47,16 @@ def load_dataset(
     A registry name is located with :func:`movierec.data.download.ensure_dataset`: an existing
     ``<data_dir>/<release folder>`` is used as-is, else the release is downloaded when
     ``download`` is true. Any other argument must be an existing folder laid out like a release;
-    the dataset is then named after the folder. With ``use_cache``, a previous parse of the same
-    unchanged files is read back from the cache instead of parsing again.
+    the dataset is then named after the folder. A folder written by ``movierec datasets
+    synthesize`` is named so: ``"ml-1m (synthetic, seed 0)"``. With ``use_cache``, a previous
+    parse of the same unchanged files is read back from the cache instead of parsing again.
 
     Raises :class:`UnknownDatasetError` for a string that is neither a known name nor a folder,
     :class:`DatasetNotFoundError` when the files are missing, :class:`DataFormatError` for a
     malformed file.
     """
     folder, name, layout = _resolve(name_or_folder, data_dir, download)
+    name = display_name(name, folder)  # "ml-1m (synthetic, seed 0)" for a synthetic release
     if not use_cache:
         return read_folder(folder, layout, name)
     target = cache_path(folder, name, layout)

@@ -41,6 +41,7 @@ from movierec.data.formats import (
     Layout,
 )
 from movierec.data.parsing import Col, first_bad_line, read_csv_table, read_separated
+from movierec.data.provenance import display_name
 from movierec.data.titles import title_year
 from movierec.errors import DataFormatError, DatasetNotFoundError
 
@@ -103,7 +104,8 @@ def source_files(folder: str | Path, layout: Layout | None = None) -> list[Path]
 
 def read_folder(folder: str | Path, layout: Layout | None = None, name: str | None = None
                 ) -> Dataset:
-    """Parse a release folder into a :class:`Dataset` named ``name`` (default: the folder name).
+    """Parse a release folder into a :class:`Dataset` named ``name`` (default: the folder name,
+    marked synthetic by :func:`~movierec.data.provenance.display_name` where it is).
 
     ``layout`` is detected from the files when not given. The ratings and movie files are
     required; user, tag, link and genome files are read when present.
@@ -144,7 +146,8 @@ def read_folder(folder: str | Path, layout: Layout | None = None, name: str | No
             )
         if scores is not None and tags is not None:
             genome = read_genome(scores, tags)
-    return Dataset.from_frames(name or folder.name, ratings, items, users, genome)
+    name = name or display_name(folder.name, folder)
+    return Dataset.from_frames(name, ratings, items, users, genome)
 
 
 # ---------------------------------------------------------------------- ratings

@@ -16,6 +16,7 @@ come from :mod:`movierec.data.formats`, the readers' definition. Three layouts:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ from movierec.data.formats import (
     FileFormat,
     Layout,
 )
+from movierec.data.provenance import write_synthetic_marker
 
 if TYPE_CHECKING:
     from movierec.data.synthetic import SyntheticData
@@ -43,24 +45,37 @@ ML1M_OCCUPATION_CODE = dict(
 )  # fmt: skip
 
 
-def write_release(data: SyntheticData, folder: str | Path, layout: Layout = "csv") -> Path:
+def write_release(data: SyntheticData, folder: str | Path, layout: Layout = "csv",
+                  progress: Callable[[str, float], None] | None = None) -> Path:
     """Write ``data`` (ratings, items, users, tags tables) into ``folder`` (created; files of the
     layout overwritten) as a MovieLens release of ``layout``; returns the folder.
 
     ``ml-100k`` needs whole stars (ValueError otherwise); ``csv`` leaves out the user table and
     ``dat`` / ``ml-100k`` the tags and links, as the real releases do. A ``README.txt`` says the
-    data is synthetic. Deterministic: the same data gives the same bytes.
+    data is synthetic, and :data:`~movierec.data.provenance.SYNTHETIC_FILE` (preset, seed,
+    shape) makes the loader name the dataset ``"<folder> (synthetic, seed N)"``. Deterministic:
+    the same data gives the same bytes. ``progress(stage, fraction)`` is told when writing
+    starts (0) and ends (1).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress(f"writing the {layout} files", 0.0)
     {"csv": _write_csv, "dat": _write_dat, "ml-100k": _write_100k}[layout](data, folder)
     (folder / "README.txt").write_text(
         f"Synthetic MovieLens-shaped data ({data.name}, seed {data.seed}), written by movierec in "
         f"the '{layout}' layout: {data.ratings.height:,} ratings of {data.items.height:,} movies "
         f"by {data.users.height:,} users. Made-up ids, titles and ratings; not GroupLens data.\n"
     )
+    write_synthetic_marker(folder, {
+        "name": data.name, "preset": data.preset, "seed": data.seed, "layout": layout,
+        "n_users": data.users.height, "n_items": data.items.height,
+        "n_ratings": data.ratings.height,
+    })
+    if progress is not None:
+        progress("written", 1.0)
     return folder
 
 

@@ -104,8 +104,16 @@ def markdown(comparison: Comparison) -> str:
             params = ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) or "-"
             lines.append(f"| {label(r)} | " + " | ".join(_cell(r, x) for x in metrics)
                          + f" | {r.train_seconds:.2f} | {r.eval_seconds:.2f} | {params} |")
-        lines.append("")
+        lines += ["", *(f"{note}\n" for note in validation_notes(results))]
     return "\n".join(lines)
+
+
+def validation_notes(results: list[RunResult]) -> list[str]:
+    """One sentence per model whose grid was scored on a sample of the validation users."""
+    return [f"{label(r)}: hyper-parameters chosen on {r.validation_users:,} of "
+            f"{r.validation_users_total:,} validation users (a seeded sample; "
+            "validation.max_users)." for r in results
+            if r.validation_users and r.validation_users < r.validation_users_total]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -23,6 +23,7 @@ from movierec.evaluation.report import (
     headline_metrics,
     machine_line,
     markdown,
+    validation_notes,
 )
 from movierec.evaluation.report import label as row_label
 
@@ -163,6 +164,7 @@ def write_html_report(comparison: Comparison, out_dir: str | Path) -> Path:
         title = f"{dataset} · {protocol.upper()}"
         stem = _safe(f"{dataset}-{protocol}")
         parts.append(f"<h2>{html.escape(title)}</h2>{_table_html(results, protocol)}")
+        parts += [f"<p>{html.escape(note)}</p>" for note in validation_notes(results)]
         figures = [
             cutoff_curves(results, title, out / f"{stem}-cutoff-curves.png"),
             time_quality_scatter(results, headline_metrics(protocol, results)[0], title,

@@ -53,13 +53,17 @@ def default_dataset(cfg: TrainConfig | None, artifact: Path | None) -> str:
 
 
 def load_split(
-    dataset: str, data_dir: str | Path | None, split_mode: str, negatives: Path | None
+    dataset: str, data_dir: str | Path | None, split_mode: str, negatives: Path | None,
+    before_split: Callable[[Dataset], None] | None = None,
 ) -> tuple[Dataset, Split]:
-    """The full dataset and its leave-one-out split (optionally with another negatives file)."""
+    """The full dataset and its leave-one-out split (optionally with another negatives file);
+    ``before_split(full)`` runs first (a check that should refuse before the split's work)."""
     from movierec.data.loading import load_dataset
     from movierec.data.splits import prepare_split
 
     full = load_dataset(dataset, data_dir)
+    if before_split is not None:
+        before_split(full)
     split = prepare_split(full, data_dir, split_mode)
     if negatives is not None:
         from movierec.data.splits import with_negatives_file
@@ -107,7 +111,8 @@ def evaluate_one(
     if protocol in ("p4", "holdout", "p5"):
         return _evaluate_own_split(protocol, spec, options, artifact, dataset, data_dir, seed,
                                    settings, progress)
-    _, split = load_split(dataset, data_dir, split_mode, negatives)
+    _, split = load_split(dataset, data_dir, split_mode, negatives,
+                          _memory_check(spec, options))
     fit_seconds = 0.0
     if artifact is not None:
         from movierec.models.artifacts import load
@@ -130,6 +135,17 @@ def evaluate_one(
     return {"model": label, "dataset": split.train.name.split("/")[0], "protocol": protocol,
             **metrics, "fit_seconds": fit_seconds, "eval_seconds": eval_seconds, "seed": seed,
             "n_test_users": int(split.test.n_ratings)}
+
+
+def _memory_check(spec: ModelSpec | None, options: FitOptions
+                  ) -> Callable[[Dataset], None] | None:
+    """The model's memory check on the full dataset (a bound for its train part), so a model
+    that cannot fit is refused before the split is built."""
+    if spec is None or not options.memory_check:
+        return None
+    from movierec.models.base import check_memory, get_class
+
+    return lambda full: check_memory(get_class(spec.name), full, dict(spec.params))
 
 
 def _check_artifact_matches(recommender: Recommender, train: Dataset, where: Path) -> None:

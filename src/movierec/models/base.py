@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -33,6 +34,7 @@ from movierec.options import FitOptions
 from movierec.training.history import TrainingHistory
 
 __all__ = [
+    "Cost",
     "FactorRecommender",
     "FitOptions",
     "Params",
@@ -79,6 +81,36 @@ def top_k(
         cand, s = cand[keep], s[keep]
     order = np.lexsort((cand, -s))[:k]
     return cand[order].astype(np.int32), s[order].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a fit needs: ``memory_bytes`` at its peak, ``note`` what takes it ("a dense 87,585
+    x 87,585 float32 matrix"), ``alternative`` what to use instead when it does not fit."""
+
+    memory_bytes: int
+    note: str = ""
+    alternative: str = ""
+
+
+def check_memory(cls: type[Recommender], train: Dataset, params: dict[str, Any],
+                 available: int | None = None) -> None:
+    """Raise a one-line :class:`ModelError` when ``cls.estimate_cost`` for ``train`` exceeds
+    the memory available now (:func:`movierec.machine.available_memory` unless given); nothing
+    when the estimate fits or the available memory is unknown."""
+    from movierec.machine import available_memory
+
+    cost = cls.estimate_cost(train.n_users, train.n_items, train.n_ratings, params)
+    available = available_memory() if available is None else available
+    if available is None or cost.memory_bytes <= available:
+        return
+    gib = 2.0**30
+    raise ModelError(
+        f"{cls.__name__} needs ~{cost.memory_bytes / gib:.1f} GiB for {cost.note} "
+        f"({train.n_users:,} users, {train.n_items:,} items, {train.n_ratings:,} ratings); "
+        f"{available / gib:.1f} GiB available; "
+        f"{cost.alternative or 'use a smaller dataset or a model that scales'} "
+        "(run.memory_check: false tries anyway)")
 
 
 class Recommender(ABC):
@@ -152,11 +184,25 @@ class Recommender(ABC):
         if train.n_ratings == 0:
             raise ModelError(f"{type(self).__name__}.fit: {train.name!r} has no ratings")
         validate_params(type(self), self.get_params())  # before any work: a clear error
+        options = options or FitOptions()
+        if options.memory_check:
+            check_memory(type(self), train, self.get_params())
         self.set_train_state(
             train.user_ids, train.item_ids, _binary(train.csr), train.name, train.fingerprint
         )
-        self._fit(train, valid, options or FitOptions())
+        self._fit(train, valid, options)
         return self
+
+    @classmethod
+    def estimate_cost(cls, n_users: int, n_items: int, n_interactions: int,
+                      params: dict[str, Any]) -> Cost:
+        """Peak memory that fitting this model on data of that size needs, beyond the train
+        data itself. The default is for models whose memory grows with the interactions and
+        the id maps (copies of the sparse train matrix, per-user and per-item arrays); a model
+        that is quadratic in the items or users overrides it (EASE: a dense items x items
+        matrix), with the alternative that scales. ``fit`` refuses up front what does not fit
+        in the memory available (``FitOptions.memory_check``)."""
+        return Cost(48 * n_interactions + 256 * (n_users + n_items), "the sparse train matrix")
 
     @abstractmethod
     def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
