@@ -40,18 +40,41 @@ def candidates(quick: bool) -> dict[str, dict]:
     return out
 
 
-def fitted(recipe: dict, params: dict, train, seed: int, options, models: dict):
+SCORING = ("fold_in_method", "fold_in_shrinkage")
+"""The recipe's settings that do not change the weights: applied to a saved base as well."""
+
+
+def base_source(recipe: dict, train, seed: int, options, folder: str | None) -> dict:
+    """The hybrid's base arguments: ``base`` = ``folder/<train>-<fingerprint>-s<seed>`` (fitted with
+    the recipe and saved there first when missing), or ``base_params`` without a folder."""
+    from pathlib import Path
+
+    from movierec.models.base import create
+
+    if folder is None:
+        return {"base_params": recipe}
+    path = Path(folder) / f"{train.name.replace('/', '-')}-{train.fingerprint[:8]}-s{seed}"
+    if not (path / "model.npz").exists():
+        t0 = time.perf_counter()
+        create("neumf", **{**recipe, "seed": seed}).fit(train, options=options).save(path)
+        print(f"# base {path} fitted in {time.perf_counter() - t0:.0f} s", flush=True)
+    return {"base": str(path), "base_params": {k: recipe[k] for k in SCORING if k in recipe}}
+
+
+def fitted(recipe: dict, params: dict, train, seed: int, options, models: dict,
+           folder: str | None):
     """A hybrid for ``params``: blend settings reuse the fitted model of their content."""
     from movierec.models.base import create
 
+    source = base_source(recipe, train, seed, options, folder)
     if params["form"] == "blend":
         key = (train.fingerprint, seed, params.get("content", "genre"))
         if key not in models:
-            models[key] = create("hybrid", base_params=recipe, seed=seed,
+            models[key] = create("hybrid", seed=seed, **source,
                                  **{**params, "content_weight": 1.0}).fit(train, options=options)
         return models[key].set_params(content_weight=params["content_weight"],
                                       content_decay=params.get("content_decay", 0.0))
-    return create("hybrid", base_params=recipe, seed=seed, **params).fit(train, options=options)
+    return create("hybrid", seed=seed, **source, **params).fit(train, options=options)
 
 
 def main() -> None:
@@ -65,6 +88,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="blend settings only")
     ap.add_argument("--n", default="1,3,5")
     ap.add_argument("--out", default=None, help="append one JSON line per result here")
+    ap.add_argument("--base-dir", default=None,
+                    help="keep each base NeuMF here (<split>-s<seed>) and reuse it across runs")
+    ap.add_argument("--bases-only", action="store_true", help="fit the missing bases and stop")
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -105,19 +131,25 @@ def main() -> None:
             with open(args.out, "a") as f:
                 f.write(line + "\n")
 
-    for seed in (int(s) for s in args.seeds.split(",")):
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.bases_only:
+        trains = {"p2": p2.train, "p4": p4.train, "holdout": p5.train}
+        for proto, seed in itertools.product(protocols, seeds):
+            base_source(recipe, trains[proto], seed, options, args.base_dir)
+        return
+    for seed in seeds:
         models: dict = {}
         for label, params in settings.items():
             for proto in protocols:
                 t0 = time.perf_counter()
                 if proto == "p2":
-                    m = fitted(recipe, params, p2.train, seed, options, models)
+                    m = fitted(recipe, params, p2.train, seed, options, models, args.base_dir)
                     got = {"": evaluate_p2(m, p2, part=part)}
                 elif proto == "p4":
-                    m = fitted(recipe, params, p4.train, seed, options, models)
+                    m = fitted(recipe, params, p4.train, seed, options, models, args.base_dir)
                     got = {f"n={r['n']}": r for r in evaluate_p4(m, p4, ns)}
                 else:
-                    m = fitted(recipe, params, p5.train, seed, options, models)
+                    m = fitted(recipe, params, p5.train, seed, options, models, args.base_dir)
                     got = {"": evaluate_holdout(m, p5)}
                 for variant, metrics in got.items():
                     emit({"dataset": cfg.dataset, "stage": args.stage, "seed": seed,

@@ -194,3 +194,13 @@ def test_base_recipe_names_the_base_model(planted, tmp_path):
 def test_unknown_form_is_refused_before_training(planted):
     with pytest.raises(ModelError, match="form must be one of"):
         create("hybrid", form="stack", base_params=BASE).fit(planted.train)
+
+
+def test_base_params_set_the_scoring_settings_of_a_loaded_base(planted, base_artifact):
+    _, path = base_artifact
+    hybrid = HybridRecommender(base=str(path), base_params={"fold_in_shrinkage": 7.0},
+                               content_weight=0.0).fit(planted.train, options=ONE)
+    assert json.loads(hybrid.base_config_.item())["params"]["fold_in_shrinkage"] == 7.0
+    want = Recommender.load(path).set_params(fold_in_shrinkage=7.0)
+    np.testing.assert_allclose(hybrid.score_folded(hybrid.fold_in(np.array([2, 8]))),
+                               want.score_folded(want.fold_in(np.array([2, 8]))), rtol=1e-6)

@@ -2,7 +2,8 @@
 one of three forms (``form``), chosen on validation (README, "The genre-aware hybrid").
 
 ``fit(train)`` starts from the base model: the artifact ``base`` (trained on the same train data,
-e.g. by ``movierec train configs/neumf-ml100k.yaml``), or a ``base_model`` fitted here with
+e.g. by ``movierec train configs/neumf-ml100k.yaml``; ``base_params`` then only change its
+scoring settings such as ``fold_in_shrinkage``), or a ``base_model`` fitted here with
 ``base_params`` (the tuned recipes' params; ``base_recipe``: a train config whose model is used)
 and this model's ``seed``, so a comparison over seeds pairs each hybrid with the NeuMF of the same
 seed. Then:
@@ -241,6 +242,8 @@ class HybridRecommender(Recommender):
         if not isinstance(model, NCFRecommender):
             raise ModelError(f"hybrid: the base model {model.name!r} is not a neural (NCF) "
                              "model; use neumf, gmf or mlp")
+        if self.base and self.base_params:  # settings that keep the weights: the fold-in's
+            model.set_params(**self.base_params)
         return model
 
     def _check_settings(self) -> None:
