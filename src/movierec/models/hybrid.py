@@ -177,7 +177,7 @@ class HybridRecommender(Recommender):
 
     def __init__(self, base: str | None = None, base_model: str = "neumf",
                  base_params: dict[str, Any] | None = None, base_recipe: str | None = None,
-                 form: str = "blend", content: str = "genre", content_weight: float = 1.0,
+                 form: str = "blend", content: str = "genre", content_weight: float = 0.25,
                  content_decay: float = 0.0, embedder: str = "minilm", ratio: int = 3,
                  positive_threshold: float = POSITIVE_THRESHOLD, epochs: int = 3,
                  lr: float = 1e-4, batch_size: int = 2048, weight_decay: float = 0.0,
