@@ -5,8 +5,9 @@ recommendations exactly as ``POST /recommendations`` does (``Store.answer_picks`
 per model, the mean genre Jaccard between the pick and its ten results (how much the answer is
 about the pick) and the mean popularity percentile of the results in the model's training data
 (100 = the most rated movie). The popularity row is the ten most-rated movies other than the pick.
-``--content-weights`` adds one row per weight for each hybrid artifact (issue 16), the content
-term's weight changed on the loaded model (a scoring-time setting: nothing is retrained).
+``--content-weights`` adds one row per weight for each hybrid artifact of the blend form (issue
+16): the content term's weight changed on the loaded model (a scoring-time setting, nothing is
+retrained).
 
     .venv/bin/python benchmarks/single_pick.py --artifact neumf=artifacts/quickstart/neumf \\
         --artifact ials=artifacts/quickstart/ials [--top 100] [--json out.json] \\
@@ -87,7 +88,7 @@ def main() -> None:
             rows.append(popularity_row(store, picks))
         rows.append(measure(name, store, picks))
         params = store.model.get_params()
-        if args.content_weights and "content_weight" in params:
+        if args.content_weights and params.get("form") == "blend":  # a hybrid's scoring term
             for w in (float(x) for x in args.content_weights.split(",")):
                 store.model.set_params(content_weight=w)
                 rows.append(measure(f"{name} (content_weight {w:g})", store, picks))
