@@ -275,9 +275,6 @@ def evaluate_p4(
         topk, seconds = recommend_people(model, people, split.catalogue, trained, k,
                                          batch_size=batch_size)
         h = L.list_hits(topk, _relevant(people, n_items))
-        target_list = np.repeat(np.arange(len(people)), np.diff(people.target_ptr))
-        row.update(split_hit_rates(topk, target_list, people.target_items,
-                                   tail_items(pop, split.catalogue), k))
         row.update({
             f"HR@{k}": L.hit_rate(h, k),
             f"NDCG@{k}": L.ndcg(h, k),
@@ -289,14 +286,17 @@ def evaluate_p4(
             "TargetsPerUser": float(np.mean(np.diff(people.target_ptr))),
             "FoldInMs": 1000.0 * seconds / len(people),
         })
+        target_list = np.repeat(np.arange(len(people)), np.diff(people.target_ptr))
+        row.update(split_hit_rates(topk, target_list, people.target_items,
+                                   tail_items(pop, split.catalogue), k))
         rows.append(row)
     return rows
 
 
 def _p4_keys(k: int) -> list[str]:
     return [f"HR@{k}", f"NDCG@{k}", f"Recall@{k}", f"Coverage@{k}", f"Novelty@{k}",
-            f"PopularityPercentile@{k}", f"TailHR@{k}", f"HeadHR@{k}", "TailTargets",
-            "UnknownPicks", "TargetsPerUser", "FoldInMs"]
+            f"PopularityPercentile@{k}", "UnknownPicks", "TargetsPerUser", "FoldInMs",
+            f"TailHR@{k}", f"HeadHR@{k}", "TailTargets"]
 
 
 def evaluate_p4_vae(

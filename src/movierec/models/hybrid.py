@@ -368,6 +368,20 @@ class HybridRecommender(Recommender):
     def item_vectors(self) -> np.ndarray:
         return self._tuned().item_vectors()
 
+    def recommend(self, user_idx: int, k: int = 10, exclude_seen: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Without a content term, the base model's own (short-listed) ranking; with one, every
+        item is scored."""
+        if not self._blending():
+            return self._tuned().recommend(user_idx, k, exclude_seen)
+        return super().recommend(user_idx, k, exclude_seen)
+
+    def recommend_folded(self, state: np.ndarray, k: int = 10, exclude: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        if not self._blending():
+            return self._tuned().recommend_folded(state, k, exclude)
+        return super().recommend_folded(state, k, exclude)
+
     # ------------------------------------------------------------------ new users
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
         """The base model's fold-in state, then (blend) the picks' content profile (the picks
