@@ -5,9 +5,13 @@ recommendations exactly as ``POST /recommendations`` does (``Store.answer_picks`
 per model, the mean genre Jaccard between the pick and its ten results (how much the answer is
 about the pick) and the mean popularity percentile of the results in the model's training data
 (100 = the most rated movie). The popularity row is the ten most-rated movies other than the pick.
+``--content-weights`` adds one row per weight for each hybrid artifact of the blend form (issue
+16): the content term's weight changed on the loaded model (a scoring-time setting, nothing is
+retrained).
 
     .venv/bin/python benchmarks/single_pick.py --artifact neumf=artifacts/quickstart/neumf \\
-        --artifact ials=artifacts/quickstart/ials [--top 100] [--json out.json]
+        --artifact ials=artifacts/quickstart/ials [--top 100] [--json out.json] \\
+        [--artifact hybrid=DIR --content-weights 0,1,2]
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=100)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--content-weights", default=None,
+                    help="hybrid artifacts: also measure these content_weight values (0,1,2)")
     args = ap.parse_args()
 
     from movierec.machine import machine_info
@@ -81,6 +87,12 @@ def main() -> None:
             first = store
             rows.append(popularity_row(store, picks))
         rows.append(measure(name, store, picks))
+        params = store.model.get_params()
+        if args.content_weights and params.get("form") == "blend":  # a hybrid's scoring term
+            for w in (float(x) for x in args.content_weights.split(",")):
+                store.model.set_params(content_weight=w)
+                rows.append(measure(f"{name} (content_weight {w:g})", store, picks))
+            store.model.set_params(content_weight=params["content_weight"])
     print(f"# {args.top} most-rated movies picked alone; machine {machine_info()}",
           file=sys.stderr)
     print("| model | mean genre Jaccard (pick, results) | mean popularity percentile | "

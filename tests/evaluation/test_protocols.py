@@ -256,6 +256,11 @@ def test_p2_matches_naive_reference_with_many_ties(seed, n_items, part):
     found = [t in top for t, top in zip(target_items, tops, strict=True)]
     assert res["Precision@10"] == pytest.approx(np.mean(found) / 10)  # one target per user
     assert res["Recall@10"] == pytest.approx(np.mean(found))
+    # the popularity breakdown splits the same top-10 hits into tail and head targets
+    share = res["TailTargets"]
+    assert 0 < share < 1
+    assert share * res["TailHR@10"] + (1 - share) * res["HeadHR@10"] == pytest.approx(
+        np.mean(found))
 
 
 # ---------------------------------------------------------------------- P3

@@ -105,7 +105,7 @@ def _protocol_settings(protocol: str, split_seed: int | None, k: int, ratio: flo
 
 def _print_p4(result: dict) -> None:
     rows = result["rows"]
-    keys = [key for key in rows[0] if key not in ("n", "TargetsPerUser")]
+    keys = [key for key in rows[0] if key not in ("n", "TargetsPerUser", "TailTargets")]
     table = Table(title=f"{result['model']} · {result['dataset']} · P4 (new users, "
                   f"{result['heldout_users']} held out, seed {result['settings']['seed']})")
     table.add_column("n", justify="right", style="bold")

@@ -42,6 +42,7 @@ from movierec.data.dataset import Dataset
 from movierec.errors import EvaluationError
 from movierec.evaluation import list_metrics as L
 from movierec.evaluation import metrics
+from movierec.evaluation.popularity_split import split_hit_rates, tail_items
 from movierec.evaluation.protocols import CELLS_PER_BLOCK, _checked
 
 __all__ = [
@@ -253,7 +254,9 @@ def evaluate_p4(
 ) -> list[dict[str, float]]:
     """The first-n form of P4: one row per ``n`` (ascending) with ``n``, ``users``, ``HR@k``,
     ``NDCG@k``, ``Recall@k`` (hits / min(k, targets)), ``Coverage@k``, ``Novelty@k``,
-    ``PopularityPercentile@k``, ``UnknownPicks`` (share of picks without a train rating),
+    ``PopularityPercentile@k``, ``TailHR@k`` / ``HeadHR@k`` / ``TailTargets`` (targets among the
+    20% least-rated catalogue movies vs the rest, :mod:`movierec.evaluation.popularity_split`),
+    ``UnknownPicks`` (share of picks without a train rating),
     ``TargetsPerUser`` and ``FoldInMs`` (mean fold-in + scoring time per person).
 
     ``model`` must be fitted on ``split.train``. An ``n`` that leaves no user gives a row with
@@ -283,13 +286,17 @@ def evaluate_p4(
             "TargetsPerUser": float(np.mean(np.diff(people.target_ptr))),
             "FoldInMs": 1000.0 * seconds / len(people),
         })
+        target_list = np.repeat(np.arange(len(people)), np.diff(people.target_ptr))
+        row.update(split_hit_rates(topk, target_list, people.target_items,
+                                   tail_items(pop, split.catalogue), k))
         rows.append(row)
     return rows
 
 
 def _p4_keys(k: int) -> list[str]:
     return [f"HR@{k}", f"NDCG@{k}", f"Recall@{k}", f"Coverage@{k}", f"Novelty@{k}",
-            f"PopularityPercentile@{k}", "UnknownPicks", "TargetsPerUser", "FoldInMs"]
+            f"PopularityPercentile@{k}", "UnknownPicks", "TargetsPerUser", "FoldInMs",
+            f"TailHR@{k}", f"HeadHR@{k}", "TailTargets"]
 
 
 def evaluate_p4_vae(

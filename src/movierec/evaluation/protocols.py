@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from movierec.errors import EvaluationError
 from movierec.evaluation import metrics
+from movierec.evaluation.popularity_split import split_hit_rates, tail_items
 
 if TYPE_CHECKING:
     from movierec.data.dataset import Dataset
@@ -283,7 +284,9 @@ def evaluate_p2(
     For each cut-off ``c`` in ``{k} | ks``: ``HR@c``, ``NDCG@c`` (means over target ratings),
     ``Precision@c``, ``Recall@c`` (means over users; relevant = the user's targets). Then ``MRR``
     and, over the top-``k`` lists: ``Coverage@k``, ``Diversity@k``, ``Novelty@k``,
-    ``GenreNDCG@k`` (targets whose ideal DCG is 0 left out). See :func:`rank_full` for the
+    ``GenreNDCG@k`` (targets whose ideal DCG is 0 left out), ``TailHR@k`` / ``HeadHR@k`` /
+    ``TailTargets`` (targets among the 20% least-rated movies vs the rest,
+    :mod:`movierec.evaluation.popularity_split`). See :func:`rank_full` for the
     candidate rules and the module docstring for ``part``.
     """
     cutoffs = _cutoffs(k, ks)
@@ -304,6 +307,10 @@ def evaluate_p2(
     out[f"GenreNDCG@{k}"] = (
         float(np.mean(fr.genre_dcg[keep] / fr.genre_idcg[keep])) if keep.any() else float("nan")
     )
+    known = fr.item_user_counts > 0  # the tail: least-rated of the movies rated in history,
+    known[fr.target_items] = True  # and the targets (one nobody else rated is the rarest)
+    out.update(split_hit_rates(top, fr.target_list, fr.target_items,
+                               tail_items(fr.item_user_counts, known), k))
     return out
 
 

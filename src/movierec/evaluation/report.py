@@ -18,10 +18,11 @@ from movierec.files import write_bytes_atomically
 HEADLINE = {
     "p1": ["HR@10", "NDCG@10", "MRR"],
     "p2": ["HR@10", "NDCG@10", "Precision@10", "Recall@10", "Coverage@10", "Diversity@10",
-           "Novelty@10", "GenreNDCG@10"],
+           "Novelty@10", "GenreNDCG@10", "TailHR@10", "HeadHR@10"],
     "p3": ["RMSE", "MAE", "RMSE u1", "RMSE u2", "RMSE u3", "RMSE u4", "RMSE u5"],
     "p4": ["HR@10", "NDCG@10", "Recall@10", "Coverage@10", "Novelty@10",
-           "PopularityPercentile@10", "UnknownPicks", "users", "FoldInMs"],
+           "PopularityPercentile@10", "TailHR@10", "HeadHR@10", "UnknownPicks", "users",
+           "FoldInMs"],
     "p4-vae": ["NDCG@100", "Recall@20", "Recall@50", "users", "FoldInMs"],
     "holdout": ["Precision@{k}", "Recall@{k}", "NDCG@{k}", "MAP@{k}", "MAP-MSR@{k}",
                 "Coverage@{k}", "Diversity@{k}", "Novelty@{k}", "GenreNDCG@{k}"],

@@ -1,22 +1,31 @@
-"""The genre-aware hybrid: a trained NCF model (NeuMF by default) fine-tuned on the genre-aware
-training set, so that it learns which genres each user seeks and which they avoid.
+"""The genre-aware hybrid: a trained NCF model (NeuMF by default) with content knowledge added in
+one of three forms (``form``), chosen on validation (README, "The genre-aware hybrid").
 
-``fit(train)``:
+``fit(train)`` starts from the base model: the artifact ``base`` (trained on the same train data,
+e.g. by ``movierec train configs/neumf-ml100k.yaml``; ``base_params`` then only change its
+scoring settings such as ``fold_in_shrinkage``), or a ``base_model`` fitted here with
+``base_params`` (the tuned recipes' params; ``base_recipe``: a train config whose model is used)
+and this model's ``seed``, so a comparison over seeds pairs each hybrid with the NeuMF of the same
+seed. Then:
 
-1. the base model: the artifact ``base`` (trained on the same train data, e.g. by
-   ``movierec train configs/neumf-ml100k.yaml``), or a ``base_model`` fitted here with
-   ``base_params`` and this model's ``seed`` (so a comparison over seeds pairs each hybrid with
-   the NeuMF of the same seed);
-2. item vectors (``content="genre"``: the movie x genre matrix; ``"text"``: description
-   embeddings), the user x genre tables and the genre-aware rows of
-   :mod:`movierec.content.genre_training` (``ratio`` negatives per positive);
-3. ``epochs`` passes of log loss over those rows with Adam at learning rate ``lr`` (lower than
-   the base model's), every weight trainable. ``epochs=0`` keeps the base model unchanged (the
-   "before" row of a before / after comparison).
+* ``form="blend"`` (default): the network is kept as it is; at scoring time each item gets
+  ``content_weight * c(n) * cos(profile, item vector)`` added to the NCF logit. ``content``
+  picks the item vectors (``"genre"``: the movie x genre matrix; ``"text"``: description
+  embeddings); the profile is the mean vector of the person's positive movies (rating ``>=
+  positive_threshold``; every pick of a folded-in person given without ratings), and ``c(n) =
+  content_decay / (content_decay + n)`` for someone with ``n`` movies (train interactions, or
+  picks), or 1 with ``content_decay=0``: the term fades as the collaborative signal grows.
+* ``form="finetune"`` (the sources' recipe): ``epochs`` passes of log loss over the genre-aware
+  rows of :mod:`movierec.content.genre_training` (``ratio`` negatives per positive, from the
+  user x genre tables over ``content`` vectors) with Adam at ``lr``, every weight trainable.
+* ``form="joint"``: the same passes over those genre rows together with the interaction rows of
+  train (each interaction against ``ratio`` sampled unrated movies), so the genre rows act as a
+  second loss term rather than a stage that pulls the model away from the interactions.
 
-The result scores, folds in and saves like the base model (the artifact stores the fine-tuned
-weights and the base model's name and hyper-parameters). The tables and rows come from ``train``
-only: the held-out test item never enters them.
+``epochs=0`` (fine-tuning forms) or ``content_weight=0`` (blend) keeps the base model's scores
+(the "before" row of a comparison). The result scores, folds in (the base model's own fold-in,
+plus the picks' content profile in the blend) and saves like any model; everything learned comes
+from ``train`` only.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from movierec.content.tables import POSITIVE_THRESHOLD
+from movierec.content.tables import POSITIVE_THRESHOLD, unit_rows, user_embeddings
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import Recommender, create, get_class, register
@@ -38,17 +47,32 @@ from movierec.models.params import without_run_options
 from movierec.options import FitOptions
 from movierec.training.history import TrainingHistory
 
-__all__ = ["HybridRecommender", "finetune_network", "genre_rows"]
+__all__ = ["HybridRecommender", "content_vectors", "finetune_network", "genre_rows",
+           "interaction_rows"]
 
 CONTENTS = ("genre", "text")
+FORMS = ("blend", "finetune", "joint")
 
 BASE_CACHE_SIZE = 6
 """Base models fitted here are kept (per process) by train data, base model, hyper-parameters
-and seed, so a grid over the fine-tuning settings, or a before (``epochs=0``) / after pair in one
-comparison, trains each base once. Fitting is deterministic for a seed, so a cached base is the
-model a new fit would give."""
+and seed, so a grid over the hybrid's settings, or a before / after pair in one comparison,
+trains each base once. Fitting is deterministic for a seed, so a cached base is the model a new
+fit would give."""
 
 _BASES: OrderedDict[tuple, Recommender] = OrderedDict()
+
+
+def content_vectors(train: Dataset, content: str = "genre", embedder: Any = "minilm"
+                    ) -> np.ndarray:
+    """``float32 (n_items, d)``: the movie x genre matrix (``"genre"``) or the description
+    embeddings (``"text"``, disk-cached; :func:`movierec.models.content.text_item_vectors`)."""
+    from movierec.models.content import genre_item_vectors, text_item_vectors
+
+    if content not in CONTENTS:
+        raise ModelError(f"content must be one of {CONTENTS}, got {content!r}")
+    vectors = (genre_item_vectors(train) if content == "genre"
+               else text_item_vectors(train, embedder))
+    return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 def genre_rows(
@@ -64,14 +88,28 @@ def genre_rows(
     :func:`movierec.content.genre_training.genre_training_set`) and the tables behind them."""
     from movierec.content.genre_training import genre_training_set
     from movierec.content.tables import build_genre_tables
-    from movierec.models.content import genre_item_vectors, text_item_vectors
 
-    if content not in CONTENTS:
-        raise ModelError(f"content must be one of {CONTENTS}, got {content!r}")
-    vectors = (genre_item_vectors(train) if content == "genre"
-               else text_item_vectors(train, embedder))
+    vectors = content_vectors(train, content, embedder)
     tables = build_genre_tables(train, vectors, threshold)
     return genre_training_set(train, tables, ratio=ratio, threshold=threshold, seed=seed), tables
+
+
+def interaction_rows(train: Dataset, n_negatives: int, seed: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(user_idx, item_idx, target)``: every train interaction (target 1) and, per
+    interaction, ``n_negatives`` movies drawn uniformly among the trained ones (target 0);
+    draws that hit one of the user's own movies are dropped (one vectorised pass)."""
+    seen = train.csr
+    users = np.repeat(np.arange(train.n_users, dtype=np.int64), np.diff(seen.indptr))
+    items = seen.indices.astype(np.int64)
+    rng = np.random.default_rng([seed, 7])
+    trained = np.flatnonzero(train.item_counts > 0)
+    neg_u = np.repeat(users, int(n_negatives))
+    neg_i = trained[rng.integers(0, len(trained), len(neg_u))]
+    own = np.asarray(seen[neg_u, neg_i]).ravel() != 0
+    neg_u, neg_i = neg_u[~own], neg_i[~own]
+    target = np.concatenate([np.ones(len(users), np.float32), np.zeros(len(neg_u), np.float32)])
+    return np.concatenate([users, neg_u]), np.concatenate([items, neg_i]), target
 
 
 def finetune_network(
@@ -129,22 +167,29 @@ def finetune_network(
 
 @register
 class HybridRecommender(Recommender):
-    """NeuMF fine-tuned on the genre-aware set (user's liked genres vs genres they avoid)."""
+    """NeuMF plus content knowledge: a fading content term at scoring time (``blend``), or the
+    network fine-tuned on the genre-aware rows (``finetune``, ``joint``)."""
 
     name = "hybrid"
-    learned: ClassVar[tuple[str, ...]] = ("weights_", "base_config_")
+    learned: ClassVar[tuple[str, ...]] = ("weights_", "base_config_", "content_items_",
+                                          "content_profiles_")
     param_grid: ClassVar[dict[str, list[Any]]] = {}
 
     def __init__(self, base: str | None = None, base_model: str = "neumf",
-                 base_params: dict[str, Any] | None = None, content: str = "genre",
-                 embedder: str = "minilm", ratio: int = 3,
+                 base_params: dict[str, Any] | None = None, base_recipe: str | None = None,
+                 form: str = "blend", content: str = "genre", content_weight: float = 0.25,
+                 content_decay: float = 0.0, embedder: str = "minilm", ratio: int = 3,
                  positive_threshold: float = POSITIVE_THRESHOLD, epochs: int = 3,
                  lr: float = 1e-4, batch_size: int = 2048, weight_decay: float = 0.0,
                  seed: int = 0):
         self.base = base
         self.base_model = base_model
         self.base_params = base_params
+        self.base_recipe = base_recipe
+        self.form = form
         self.content = content
+        self.content_weight = content_weight
+        self.content_decay = content_decay
         self.embedder = embedder
         self.ratio = ratio
         self.positive_threshold = positive_threshold
@@ -155,6 +200,23 @@ class HybridRecommender(Recommender):
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
+    def _base_spec(self) -> tuple[str, dict[str, Any]]:
+        """(model name, hyper-parameters) of the base: ``base_recipe``'s model (its params under
+        ``base_params``' overrides), else ``base_model`` with ``base_params``; seed: this
+        model's."""
+        name, params = self.base_model, dict(self.base_params or {})
+        if self.base_recipe:
+            from movierec.config import TrainConfig, load_config
+            from movierec.errors import MovierecError
+
+            try:
+                recipe = load_config(self.base_recipe, TrainConfig)
+            except (OSError, MovierecError) as e:
+                raise ModelError(f"hybrid: base_recipe {self.base_recipe!r} unreadable ({e}); "
+                                 "give a train config such as configs/neumf-ml100k.yaml") from e
+            name, params = recipe.model.name, {**recipe.model.params, **params}
+        return name, {**params, "seed": self.seed}
+
     def _base_model(self, train: Dataset, valid: Dataset | None, options: FitOptions
                     ) -> NCFRecommender:
         if self.base:
@@ -166,12 +228,12 @@ class HybridRecommender(Recommender):
                     f"{train.name!r} ({train.fingerprint}); fine-tune on its own train data"
                 )
         else:
-            params = {**(self.base_params or {}), "seed": self.seed}
+            name, params = self._base_spec()
             key = (train.fingerprint, valid.fingerprint if valid is not None else None,
-                   self.base_model, json.dumps(params, sort_keys=True, default=str))
+                   name, json.dumps(params, sort_keys=True, default=str))
             cached = _BASES.get(key)
             if cached is None:
-                cached = create(self.base_model, **params).fit(train, valid, options)
+                cached = create(name, **params).fit(train, valid, options)
                 _BASES[key] = cached
                 while len(_BASES) > BASE_CACHE_SIZE:
                     _BASES.popitem(last=False)
@@ -180,33 +242,55 @@ class HybridRecommender(Recommender):
         if not isinstance(model, NCFRecommender):
             raise ModelError(f"hybrid: the base model {model.name!r} is not a neural (NCF) "
                              "model; use neumf, gmf or mlp")
+        if self.base and self.base_params:  # settings that keep the weights: the fold-in's
+            model.set_params(**self.base_params)
         return model
 
+    def _check_settings(self) -> None:
+        if self.form not in FORMS:
+            raise ModelError(f"hybrid: form must be one of {FORMS}, got {self.form!r}")
+        if self.content not in CONTENTS:
+            raise ModelError(f"content must be one of {CONTENTS}, got {self.content!r}")
+        if self.content_decay < 0 or not np.isfinite(self.content_weight):
+            raise ModelError("hybrid: content_decay must be >= 0 and content_weight finite, got "
+                             f"{self.content_decay} and {self.content_weight}")
+
     def _fit(self, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
+        self._check_settings()  # before the base model's minutes of training
         base = self._base_model(train, valid, options)
         self.base_config_ = np.array(json.dumps({"model": base.name,
                                                  "params": base.get_params()}))
         self.history_ = base.training_history()
+        self.weights_, self.rows_ = base.weights_, {}
+        if self.form == "blend":
+            self.content_items_ = content_vectors(train, self.content, self.embedder)
+            self.content_profiles_ = user_embeddings(train, self.content_items_,
+                                                     float(self.positive_threshold))
+            return
+        self.content_items_ = np.zeros((self.n_items_, 0), np.float32)
+        self.content_profiles_ = np.zeros((self.n_users_, 0), np.float32)
         if int(self.epochs) == 0:  # the base model as it is: the "before" of a comparison
-            self.weights_, self.rows_ = base.weights_, {}
             return
         rows, _ = genre_rows(train, self.content, embedder=self.embedder, ratio=int(self.ratio),
                              threshold=float(self.positive_threshold), seed=int(self.seed))
+        u = rows.get_column("user_idx").to_numpy().astype(np.int64)
+        i = rows.get_column("item_idx").to_numpy().astype(np.int64)
+        y = rows.get_column("interaction").to_numpy().astype(np.float32)
+        self.rows_ = {1: int((y == 1).sum()), 0: int((y == 0).sum())}
+        if self.form == "joint":
+            iu, ii, iy = interaction_rows(train, int(self.ratio), int(self.seed))
+            u, i, y = np.concatenate([u, iu]), np.concatenate([i, ii]), np.concatenate([y, iy])
         net = copy.deepcopy(base.network())  # the NCF module's torch network, weights_ loaded
         self.history_.append(finetune_network(
-            net, rows.get_column("user_idx").to_numpy(), rows.get_column("item_idx").to_numpy(),
-            rows.get_column("interaction").to_numpy().astype(np.float32),
-            epochs=int(self.epochs), lr=float(self.lr), batch_size=int(self.batch_size),
-            weight_decay=float(self.weight_decay), seed=int(self.seed),
-            num_threads=options.num_threads,
+            net, u, i, y, epochs=int(self.epochs), lr=float(self.lr),
+            batch_size=int(self.batch_size), weight_decay=float(self.weight_decay),
+            seed=int(self.seed), num_threads=options.num_threads,
         ))
-        y = rows.get_column("interaction").to_numpy()
-        self.rows_ = {1: int((y == 1).sum()), 0: int((y == 0).sum())}
         self.weights_ = base.with_network(net).weights_
 
     # ------------------------------------------------------------------ the tuned network
     def _tuned(self) -> NCFRecommender:
-        """The base model's class with the fine-tuned weights (built once per ``weights_``)."""
+        """The base model's class with the (fine-tuned) weights, built once per ``weights_``."""
         self._check_fitted()
         cached = self.__dict__.get("_tuned_cache")
         if cached is not None and cached[0] is self.weights_:
@@ -226,7 +310,8 @@ class HybridRecommender(Recommender):
         return model
 
     def expected_shapes(self) -> dict[str, tuple[int | None, ...]]:
-        return {"weights_": (None,), "base_config_": ()}
+        return {"weights_": (None,), "base_config_": (), "content_items_": (self.n_items_, None),
+                "content_profiles_": (self.n_users_, None)}
 
     def _validate_learned(self) -> None:
         super()._validate_learned()
@@ -235,15 +320,94 @@ class HybridRecommender(Recommender):
         if want and self.weights_.shape != want:
             raise ModelError(f"hybrid: weights_ has shape {self.weights_.shape}, the base "
                              f"model needs {want}")
+        if self.content_items_.shape[1] != self.content_profiles_.shape[1]:
+            raise ModelError("hybrid: content_items_ and content_profiles_ differ in width "
+                             f"({self.content_items_.shape[1]} vs "
+                             f"{self.content_profiles_.shape[1]})")
+
+    # ------------------------------------------------------------------ the content term
+    def _blending(self) -> bool:
+        return self.content_items_.shape[1] > 0 and float(self.content_weight) != 0.0
+
+    def _unit_items(self) -> np.ndarray:
+        cached = self.__dict__.get("_unit_items_cache")
+        if cached is None or cached[0] is not self.content_items_:
+            cached = (self.content_items_, unit_rows(self.content_items_))
+            self._unit_items_cache = cached
+        return cached[1]
+
+    def _term_weight(self, n: np.ndarray) -> np.ndarray:
+        """``content_weight * decay / (decay + n)`` per person with ``n`` movies (no decay: the
+        weight itself)."""
+        n = np.asarray(n, dtype=np.float32)
+        w, k = float(self.content_weight), float(self.content_decay)
+        return np.full_like(n, w) if k == 0 else w * k / (k + n)
+
+    def _user_terms(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(unit profiles, term weights) of train users ``u``."""
+        counts = np.diff(self.seen_.indptr)[u]
+        return unit_rows(self.content_profiles_[u]), self._term_weight(counts)
 
     def score_all(self, user_idx: np.ndarray) -> np.ndarray:
-        return self._tuned().score_all(user_idx)
+        scores = self._tuned().score_all(user_idx)
+        if not self._blending():
+            return scores
+        u = self._check_users(np.asarray(user_idx).ravel())
+        prof, w = self._user_terms(u)
+        return (scores + w[:, None] * (prof @ self._unit_items().T)).astype(np.float32)
 
     def score(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        return self._tuned().score(user_idx, item_idx)
+        scores = self._tuned().score(user_idx, item_idx)
+        if not self._blending():
+            return scores
+        u, i = self._check_pairs(user_idx, item_idx)
+        prof, w = self._user_terms(u.ravel())
+        term = w * np.einsum("nd,nd->n", prof, self._unit_items()[i.ravel()])
+        return (scores + term.reshape(u.shape)).astype(np.float32)
 
+    def item_vectors(self) -> np.ndarray:
+        return self._tuned().item_vectors()
+
+    def recommend(self, user_idx: int, k: int = 10, exclude_seen: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Without a content term, the base model's own (short-listed) ranking; with one, every
+        item is scored."""
+        if not self._blending():
+            return self._tuned().recommend(user_idx, k, exclude_seen)
+        return super().recommend(user_idx, k, exclude_seen)
+
+    def recommend_folded(self, state: np.ndarray, k: int = 10, exclude: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        if not self._blending():
+            return self._tuned().recommend_folded(state, k, exclude)
+        return super().recommend_folded(state, k, exclude)
+
+    # ------------------------------------------------------------------ new users
     def fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None = None) -> np.ndarray:
-        return self._tuned().fold_in(item_idx, ratings)
+        """The base model's fold-in state, then (blend) the picks' content profile (the picks
+        rated ``>= positive_threshold`` when ratings say so, else every pick) and the number
+        of picks: ``float32 (base width + d + 1,)``."""
+        state = self._tuned().fold_in(item_idx, ratings)
+        if not self._blending():
+            return state
+        items, r = self._picks(item_idx, ratings)
+        if ratings is not None and (r >= self.positive_threshold).any():
+            liked = items[r >= self.positive_threshold]
+        else:
+            liked = items
+        profile = self.content_items_[liked].mean(axis=0)
+        return np.concatenate([state, profile, [len(items)]]).astype(np.float32)
 
     def score_folded(self, state: np.ndarray) -> np.ndarray:
-        return self._tuned().score_folded(state)
+        state = np.asarray(state, dtype=np.float32).ravel()
+        if not self._blending():
+            return self._tuned().score_folded(state)
+        d = self.content_items_.shape[1]
+        if state.size <= d + 1:
+            raise ModelError(f"hybrid.score_folded: expected the state fold_in returns (base "
+                             f"state, {d} content values, pick count), got shape {state.shape}")
+        scores = self._tuned().score_folded(state[: -d - 1])
+        profile = unit_rows(state[-d - 1 : -1][None])[0]
+        w = float(self._term_weight(state[-1:])[0])
+        return (scores + w * (self._unit_items() @ profile)).astype(np.float32)
+
