@@ -132,18 +132,18 @@ class EALS(FactorRecommender):
 
     name: ClassVar[str] = "eals"
     param_grid: ClassVar[dict[str, list[Any]]] = {
-        "factors": [64],
-        "missing_weight": [64.0, 256.0, 1024.0],
-        "popularity_exponent": [0.4, 0.75],
-        "regularization": [0.01, 1.0],
+        "missing_weight": [128.0, 512.0, 2048.0],
+        "regularization": [0.1, 10.0],
     }
+
+    _fold_cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     class Params(Params):
         factors: PositiveInt = Field(64, description="Latent dimensions K.")
-        iterations: PositiveInt = Field(20, description="Sweeps over users then items.")
-        regularization: NonNegative = Field(0.01, description="L2 weight on both factor sets.")
+        iterations: PositiveInt = Field(10, description="Sweeps over users then items.")
+        regularization: NonNegative = Field(10.0, description="L2 weight on both factor sets.")
         missing_weight: NonNegative = Field(
-            256.0, description="c0: the missing-data weights sum to this over the items.")
+            512.0, description="c0: the missing-data weights sum to this over the items.")
         popularity_exponent: NonNegative = Field(
             0.4, description="alpha: c_i grows as popularity^alpha (0: uniform weights).")
         positive_weight: Positive = Field(1.0, description="w: weight of an observed cell.")
