@@ -152,20 +152,21 @@ class LightGCN(FactorRecommender):
                                           "item_ego_")
     param_grid: ClassVar[dict[str, list[Any]]] = {
         "layers": [2, 3],
-        "l2": [1e-4, 1e-3],
+        "lr": [0.01, 0.02],
     }
 
     class Params(Params):
         factors: PositiveInt = Field(64, description="Embedding size.")
         layers: Annotated[int, Field(ge=0)] = Field(
             3, description="Propagation layers K (0: plain matrix factorisation with BPR).")
-        lr: Positive = Field(0.005, description="Adam learning rate.")
+        lr: Positive = Field(0.02, description="Adam learning rate.")
         l2: NonNegative = Field(1e-4, description="L2 weight on the batch's ego embeddings.")
-        batch_size: PositiveInt = Field(4096, description="BPR triples per step.")
+        batch_size: PositiveInt = Field(
+            8192, description="BPR triples per step (one propagation of the graph each).")
         epochs: PositiveInt = Field(100, description="Most epochs (one triple per train pair).")
         patience: PositiveInt | None = Field(
             5, description="Validations without a better HR@10 before stopping; None: never.")
-        eval_every: PositiveInt = Field(1, description="Epochs between validations.")
+        eval_every: PositiveInt = Field(2, description="Epochs between validations.")
         holdout: bool = Field(
             True, description="Without a validation set, hold each user's last train "
             "interaction out for early stopping (else train `epochs` epochs).")
