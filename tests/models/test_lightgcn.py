@@ -57,6 +57,10 @@ def test_zero_layers_is_matrix_factorisation_with_bpr(planted, hit_rate_of):
     assert np.allclose(model.score_all(users), model.user_ego_[users] @ model.item_ego_.T,
                        atol=1e-5)
     assert hit_rate_of(model, planted) > 0.5  # BPR-MF learns the planted groups too
+    # with nothing to propagate, a new person is the normalised sum of their picks' embeddings
+    picks = np.array([0, 6, 12])
+    weights = 1.0 / np.sqrt(3 * model.item_counts_[picks])
+    assert np.allclose(model.fold_in(picks), weights @ model.item_ego_[picks], atol=1e-6)
 
 
 def test_fold_in_of_known_users_ranks_like_their_learned_embeddings(fitted):

@@ -248,8 +248,9 @@ class LightGCN(FactorRecommender):
         layers = self._layers()
         weights = 1.0 / np.sqrt(len(items) * self.item_counts_[items].astype(np.float64))
         rows = self.n_users_ + items
+        ego = weights @ layers[0][rows]  # the stand-in ego embedding (= layer 1 when K > 0)
         own = [weights @ layer[rows] for layer in layers[:-1]]  # layers 1..K of the person
-        return np.mean([own[0], *own], axis=0).astype(np.float32)
+        return np.mean([ego, *own], axis=0).astype(np.float32)
 
 
 def _train_bpr(net, fit_data: Dataset, validation, p: LightGCN.Params, device,
