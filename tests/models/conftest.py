@@ -138,6 +138,11 @@ CONTRACTS: dict[str, Contract] = {
     "neural-side": Contract(smoke={"factors": 8, "epochs": 5, "hidden": [16],
                                    "use_genres": False}),
     "autorec": Contract(smoke={"hidden": 16, "epochs": 10, "lr": 0.01}),
+    "eals": replace(_RANKER, smoke={"factors": 16, "iterations": 10, "missing_weight": 64.0,
+                                    "regularization": 1.0}),
+    "lightgcn": replace(_RANKER, smoke={"factors": 16, "layers": 2, "epochs": 40,
+                                        "batch_size": 512, "lr": 0.01, "patience": None,
+                                        "holdout": False}),
     "explicit-blend": Contract(smoke={"members": [
         {"name": "biases", "params": {"epochs": 3}},
         {"name": "svd-sgd", "params": {"factors": 4, "epochs": 5}}]}),
