@@ -54,7 +54,7 @@ class AutoencoderParams(Params):
     lr: Annotated[float, Field(gt=0)] = 1e-3
     weight_decay: NonNegative = 0.0
     patience: PositiveInt | None = Field(
-        20, description="Epochs without a better validation NDCG@10 before stopping; None: never.")
+        10, description="Epochs without a better validation NDCG@10 before stopping; None: never.")
     holdout: Fraction = Field(
         0.2, description="Without `valid`: share of each user's items held out to pick the "
         "epoch count, then every row is trained on for it. 0: train `epochs` epochs.")
@@ -336,12 +336,12 @@ class MultVAE(AutoencoderRecommender):
     ``beta_max`` over ``anneal_steps`` updates."""
 
     name: ClassVar[str] = "mult-vae"
-    param_grid: ClassVar[dict[str, list[Any]]] = {"beta_max": [0.2, 0.5, 1.0]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"beta_max": [0.2, 1.0]}
 
     class Params(AutoencoderParams):
         beta_max: NonNegative = Field(0.2, description="Cap of the annealed KL weight.")
         anneal_steps: Annotated[int, Field(ge=0)] = Field(
-            2000, description="Updates over which the KL weight grows by 1 (it stops at "
+            200, description="Updates over which the KL weight grows by 1 (it stops at "
             "beta_max); 0: beta_max from the start.")
 
     def typed_params(self) -> MultVAE.Params:
@@ -364,7 +364,7 @@ class RecVAE(AutoencoderRecommender):
     decoder updates, input dropout."""
 
     name: ClassVar[str] = "recvae"
-    param_grid: ClassVar[dict[str, list[Any]]] = {"gamma": [0.002, 0.005, 0.01]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"gamma": [0.005, 0.01]}
 
     class Params(AutoencoderParams):
         lr: Annotated[float, Field(gt=0)] = 5e-4
