@@ -10,8 +10,9 @@ and are made dense one batch at a time (never a users x items dense matrix).
 Early stopping and best weights watch ``valid NDCG@10``: every item ranked for each validation
 user from their train row (their train items excluded), binary gains. ``fit(train, valid)`` uses
 ``valid``; ``fit(train)`` with ``holdout > 0`` holds out that share of each user's items
-(seeded, :func:`~movierec.data.splits.random_holdout`), finds the best epoch on them, then
-trains on every train row for that many epochs; ``holdout: 0`` trains ``epochs`` epochs.
+(seeded, :func:`~movierec.data.splits.random_holdout`; ``holdout_order: last``: each user's last
+item, as leave-one-out tests), finds the best epoch on them, then trains on every train row for
+that many epochs; ``holdout: 0`` trains ``epochs`` epochs.
 
 The learned state is one flat ``float32`` vector ``weights_`` (the network's ``state_dict`` in
 order), rebuilt into a network on first use after loading, as for the NCF models.
@@ -20,7 +21,7 @@ order), rebuilt into a network on first use after loading, as for the NCF models
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, ClassVar, cast
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +59,9 @@ class AutoencoderParams(Params):
     holdout: Fraction = Field(
         0.2, description="Without `valid`: share of each user's items held out to pick the "
         "epoch count, then every row is trained on for it. 0: train `epochs` epochs.")
+    holdout_order: Literal["random", "last"] = Field(
+        "random", description="Which items `holdout` takes: a seeded random share of each "
+        "user's (as P5 holds out), or each user's last one by time (as leave-one-out does).")
     seed: int = 0
 
 
@@ -121,13 +125,9 @@ class AutoencoderRecommender(Recommender):
                                            self.name)
                 self.history_ = [history]
             elif p.holdout > 0:
-                from movierec.data.splits import random_holdout
-
-                split = random_holdout(train, p.holdout, p.seed)
-                if split.train.n_users != train.n_users or split.train.n_items != train.n_items:
-                    raise ModelError(f"{self.name}: the validation holdout changed the id maps")
-                _, chosen = self._train(_binary_csr(split.train), _binary_csr(split.test),
-                                        p.epochs, options, f"{self.name} epoch selection")
+                rest, held = _holdout(train, p.holdout, p.holdout_order, p.seed)
+                _, chosen = self._train(_binary_csr(rest), _binary_csr(held), p.epochs, options,
+                                        f"{self.name} epoch selection")
                 epochs = chosen.best_epoch or len(chosen)
                 net, history = self._train(self.seen_, None, epochs, options, self.name)
                 self.history_ = [chosen, history]
@@ -206,6 +206,21 @@ class AutoencoderRecommender(Recommender):
     def item_vectors(self) -> np.ndarray:
         """The decoder's output weights, one row per item: ``float32 (n_items, d)``."""
         return self.network().item_table().detach().float().numpy().astype(np.float32)
+
+
+def _holdout(train: Dataset, share: float, order: str, seed: int) -> tuple[Dataset, Dataset]:
+    """``(rest, held out)`` of ``train`` on its id maps: ``share`` of each user's items at
+    random (``order="random"``) or each user's last item (``"last"``, users with 2 or more)."""
+    from movierec.data.splits import carve_validation, random_holdout
+
+    if order == "last":
+        rest, held = carve_validation(train, "last")
+    else:
+        split = random_holdout(train, share, seed)
+        rest, held = split.train, split.test
+    if rest.n_users != train.n_users or rest.n_items != train.n_items:
+        raise ModelError("the validation holdout changed the id maps")
+    return rest, held
 
 
 def _binary_csr(ds: Dataset) -> sp.csr_matrix:
