@@ -134,3 +134,15 @@ def test_bad_hyper_parameters_are_refused_before_any_work():
         create("mult-vae", dropout=1.0)
     with pytest.raises(ModelError, match="holdout"):
         create("recvae", holdout=1.0)
+
+
+def test_holdout_last_takes_each_users_latest_item(planted):
+    from movierec.models.autoencoders import _holdout
+
+    rest, held = _holdout(planted.train, 0.2, "last", 0)
+    assert held.n_ratings == planted.train.n_users  # every planted user has 15 train items
+    assert rest.n_ratings + held.n_ratings == planted.train.n_ratings
+    latest = {u: t for u, t in zip(rest.user_idx, rest.timestamp, strict=True)}
+    assert all(t >= latest[u] for u, t in zip(held.user_idx, held.timestamp, strict=True))
+    rest, held = _holdout(planted.train, 0.2, "random", 0)
+    assert held.n_ratings == planted.train.n_users * 3  # floor(0.2 * 15 + 0.5)
