@@ -13,8 +13,8 @@ from .conftest import SMOKE_OPTIONS, contract
 
 torch = pytest.importorskip("torch")
 
-from movierec.models.autoencoder_nets import RecVAENet, kl_beta  # noqa: E402
 from movierec.models.autoencoders import valid_ndcg  # noqa: E402
+from movierec.training.autoencoder_nets import RecVAENet, kl_beta  # noqa: E402
 
 VAES = ["mult-vae", "recvae"]
 

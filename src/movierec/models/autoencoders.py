@@ -2,7 +2,7 @@
 
 A user is their binary row of train interactions; the encoder maps it to a latent Gaussian and
 the decoder maps the latent mean to one logit per item (the networks:
-:mod:`movierec.models.autoencoder_nets`). Scores are those logits (higher is better). No user
+:mod:`movierec.training.autoencoder_nets`). Scores are those logits (higher is better). No user
 parameters are learned, so folding a new person in is the models' own inference, exact and
 without retraining: encode their picks as a multi-hot row and decode. Rows travel as sparse CSR
 and are made dense one batch at a time (never a users x items dense matrix).
@@ -294,7 +294,7 @@ class _MultVAETrainer:
         self.opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
 
     def epoch(self, rows, active, rng, device) -> dict[str, float]:
-        from movierec.models.autoencoder_nets import kl_beta
+        from movierec.training.autoencoder_nets import kl_beta
 
         total, n, beta = 0.0, 0, 0.0
         for batch in _batches(active, self.p.batch_size, rng):
@@ -363,7 +363,7 @@ class MultVAE(AutoencoderRecommender):
         return cast("MultVAE.Params", super().typed_params())
 
     def _make_net(self, n_items: int):
-        from movierec.models.autoencoder_nets import MultVAENet
+        from movierec.training.autoencoder_nets import MultVAENet
 
         p = self.typed_params()
         return MultVAENet(n_items, p.hidden, p.latent, p.dropout)
@@ -393,7 +393,7 @@ class RecVAE(AutoencoderRecommender):
         return cast("RecVAE.Params", super().typed_params())
 
     def _make_net(self, n_items: int):
-        from movierec.models.autoencoder_nets import RecVAENet
+        from movierec.training.autoencoder_nets import RecVAENet
 
         p = self.typed_params()
         return RecVAENet(n_items, p.hidden, p.latent, p.dropout)

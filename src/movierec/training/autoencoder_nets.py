@@ -13,7 +13,8 @@ logit per item; the multinomial log-likelihood of the row is ``sum(log_softmax(l
   *previous* encoder (frozen; :meth:`RecVAENet.update_prior` copies the encoder into it) and a
   wide ``N(0, e^10 I)``, weights 3/20, 3/4, 1/10. The KL weight is ``gamma * |x|`` per user.
 
-Torch is imported by this module: only model code that trains or scores imports it.
+Torch is imported at the top of this module: it lives in ``training`` (beside the NCF networks)
+so the model registry, which imports every module of ``movierec.models``, never loads it.
 """
 
 from __future__ import annotations
