@@ -146,6 +146,10 @@ CONTRACTS: dict[str, Contract] = {
     "explicit-blend": Contract(smoke={"members": [
         {"name": "biases", "params": {"epochs": 3}},
         {"name": "svd-sgd", "params": {"factors": 4, "epochs": 5}}]}),
+    "mult-vae": replace(_RANKER, smoke={"hidden": 64, "latent": 16, "epochs": 40,
+                                        "batch_size": 32, "holdout": 0.0}),
+    "recvae": replace(_RANKER, smoke={"hidden": 64, "latent": 16, "epochs": 15,
+                                      "batch_size": 32, "holdout": 0.0, "lr": 2e-3}),
 }
 
 
