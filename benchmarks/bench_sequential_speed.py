@@ -2,7 +2,8 @@
 
     python benchmarks/bench_sequential_speed.py --recbole-python /work/recbole-venv/bin/python \
         [--train-file ../shared/data/eval/ml-100k/loo_train.tsv] [--max-lens 50 200] \
-        [--models sasrec gru4rec] [--epochs 2] [--threads 1] [--libraries recbole movierec]
+        [--models sasrec gru4rec] [--epochs 2] [--threads 1] [--libraries recbole movierec] \
+        [--recbole-batches 8]
 
 Same data (the fixed ML-100K leave-one-out train file), same sequence length, same model size
 (SASRec: hidden 64, 2 layers, 2 heads, feed-forward 256; GRU4Rec: one GRU layer, hidden and
@@ -63,12 +64,12 @@ def write_inter(train_file: Path, folder: Path, name: str) -> Path:
 
 
 def run_recbole(python: str, data_path: Path, name: str, model: str, max_len: int,
-                epochs: int, threads: int) -> list[dict]:
+                epochs: int, threads: int, max_batches: int) -> list[dict]:
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "OMP_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads), "PYTHONPATH": ""}
     cmd = [python, str(ROOT / "benchmarks" / "recbole_epoch_driver.py"), str(data_path), name,
            "--model", RECBOLE_NAMES[model], "--max-len", str(max_len), "--epochs", str(epochs),
-           "--threads", str(threads)]
+           "--threads", str(threads), "--max-batches", str(max_batches)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not rows:
@@ -140,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                     default=["recbole", "movierec"])
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--recbole-batches", type=int, default=0,
+                    help="Time only RecBole's first N batches per epoch, scaled to the epoch by "
+                    "samples (0: whole epochs; its batches are equal, so N = 8 of ~48 is close).")
     ap.add_argument("--movierec-src", default=None,
                     help="A checkout's src folder put first on movierec's path.")
     args = ap.parse_args(argv)
@@ -172,11 +176,12 @@ def measure(args: argparse.Namespace, library: str, tmp: Path, name: str, model:
     """One row: the epoch times of ``library``'s ``model`` at ``max_len``."""
     if library == "recbole":
         epochs = run_recbole(args.recbole_python, Path(tmp), name, model,
-                             max_len, args.epochs, args.threads)
+                             max_len, args.epochs, args.threads, args.recbole_batches)
         wall = [e["seconds"] for e in epochs]
         cpu = sum(e["cpu_seconds"] for e in epochs) / len(epochs)
         samples = targets = epochs[0]["samples"]
         batch, threads = epochs[0]["batch_size"], epochs[0]["threads"]
+        timed = {"timed_batches": epochs[0]["timed_batches"], "batches": epochs[0]["batches"]}
     else:
         out = run_movierec(args.train_file, args.data_dir, model, max_len,
                            args.epochs, args.threads, args.movierec_src)
@@ -184,6 +189,7 @@ def measure(args: argparse.Namespace, library: str, tmp: Path, name: str, model:
         cpu = out["fit_cpu_seconds"] / len(wall)
         samples, targets = out["samples"], out["targets"]
         batch, threads = out["batch_size"], out["threads"]
+        timed = {}
     mean = sum(wall) / len(wall)
     return {
         "library": library, "model": model, "max_len": max_len,
@@ -192,7 +198,7 @@ def measure(args: argparse.Namespace, library: str, tmp: Path, name: str, model:
         "epoch_seconds": [round(w, 2) for w in wall],
         "samples_per_epoch": samples, "targets_per_epoch": targets,
         "seconds_per_10k_targets": round(1e4 * mean / max(1, targets), 2),
-        "batch_size": batch, "threads": threads,
+        "batch_size": batch, "threads": threads, **timed,
     }
 
 
