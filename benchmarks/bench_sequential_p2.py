@@ -2,15 +2,17 @@
 release: wall, CPU and peak memory, to show the full sort never holds users x items at once.
 
     flock /work/wt/heavy.lock python benchmarks/bench_sequential_p2.py --preset ml-20m \
-        [--model sasrec] [--max-len 50] [--fit-last 4] [--threads 1]
+        [--model sasrec] [--max-len 50] [--fit-last 1] [--threads 1]
 
 The release is synthetic (:func:`movierec.data.synthetic.generate`; ML-20M preset: 138,493 users,
 26,744 items, 20M ratings), split leave-one-out (each user's last rating is the test item). The
-model is trained for **one epoch on each user's last ``--fit-last`` train ratings only** (a small
-fraction of the data: the point is the evaluation's cost, not its quality; its metrics are near
-chance and printed only as a check that the run is real), so its stored sequences are those few
-items; scoring pads every window to ``max_len`` either way, so a fully trained model costs the
-same to evaluate. Then :func:`movierec.evaluation.protocols.evaluate_p2` ranks every catalogue
+model is fitted through its public ``fit`` on each user's last ``--fit-last`` train ratings only:
+with the default 1 no user has a next item to learn, so the epoch takes no step and the network
+keeps its **random initial weights**; ``--fit-last 4`` trains one epoch on three targets per user
+(about 5 CPU minutes more). The point is the evaluation's cost, not its quality (the metrics are
+near chance, printed only as a check that the run is real). The stored sequences are those few
+items, but scoring pads every window to ``max_len``, so a fully trained model costs the same to
+evaluate. Then :func:`movierec.evaluation.protocols.evaluate_p2` ranks every catalogue
 item for every user in blocks of users (``CELLS_PER_BLOCK`` float32 scores per ``score_all``
 call; 15 GB of float32 were the 138K x 27K matrix built at once).
 
@@ -74,8 +76,9 @@ def main() -> None:
     ap.add_argument("--model", default="sasrec", choices=["sasrec", "gru4rec", "bert4rec"])
     ap.add_argument("--max-len", type=int, default=50)
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--fit-last", type=int, default=4,
-                    help="Train ratings per user the one training epoch sees.")
+    ap.add_argument("--fit-last", type=int, default=1,
+                    help="Train ratings per user the one training epoch sees (1: none to "
+                    "learn, random weights).")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
