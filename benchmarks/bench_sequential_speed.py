@@ -70,7 +70,9 @@ def run_recbole(python: str, data_path: Path, name: str, model: str, max_len: in
     cmd = [python, str(ROOT / "benchmarks" / "recbole_epoch_driver.py"), str(data_path), name,
            "--model", RECBOLE_NAMES[model], "--max-len", str(max_len), "--epochs", str(epochs),
            "--threads", str(threads), "--max-batches", str(max_batches)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    # in the temporary folder: RecBole writes log_tensorboard/ into its working directory
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
+                          cwd=data_path)
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not rows:
         raise RuntimeError(f"RecBole {model} max_len {max_len} failed (exit "
