@@ -326,3 +326,33 @@ def test_p1_most_popular_oracle(eval_dir, dataset, hr, ndcg):
     res = P.evaluate_p1(Popularity(split.train), split)
     assert round(res["HR@10"], 4) == hr
     assert round(res["NDCG@10"], 4) == ndcg
+
+
+class BlockRecorder(TableScorer):
+    """A table model that records how many users each ``score_all`` call asked for."""
+
+    def __init__(self, table):
+        super().__init__(table)
+        self.calls: list[int] = []
+
+    def score_all(self, user_idx):
+        self.calls.append(len(user_idx))
+        return super().score_all(user_idx)
+
+
+def test_p2_scores_users_in_bounded_blocks(monkeypatch):
+    """P2 never asks a model for users x items at once: each ``score_all`` call holds at most
+    ``CELLS_PER_BLOCK`` scores (one user when a single row is larger), every target user is
+    scored exactly once, and the metrics equal those of one big block. This is the path a
+    sequential model's full-sort evaluation takes (ML-20M: 138K users x 27K items would be
+    15 GB of float32 at once)."""
+    split = _random_split(3, 60)
+    table = np.random.default_rng(3).random((split.train.n_users, split.train.n_items))
+    whole = P.evaluate_p2(TableScorer(table), split, 10, batch_size=10_000)
+    n_items = split.train.n_items
+    for cells, per_call in ((4 * n_items + 5, 4), (n_items - 1, 1)):
+        monkeypatch.setattr(P, "CELLS_PER_BLOCK", cells)
+        model = BlockRecorder(table)
+        assert P.evaluate_p2(model, split, 10) == pytest.approx(whole, nan_ok=True)
+        assert max(model.calls) == per_call
+        assert sum(model.calls) == len(np.unique(split.test.user_idx))

@@ -143,3 +143,29 @@ def test_docs_render_offline(page, live_real_server):
     page.goto(live_real_server.url + "/redoc")
     expect(page.get_by_text("Top k for a new person").first).to_be_attached(timeout=20_000)
     assert not outside, outside
+
+
+def test_picks_keep_the_order_they_were_made_in(page, live_real_server):
+    """The pick bar numbers picks in picking order, a pick taken off and on again moves last,
+    the request sends them in that order, and a reload keeps it (a sequential model reads the
+    last pick as the most recent)."""
+    page.goto(live_real_server.url + "/")
+    page.wait_for_selector("#grid .card")
+    cards = page.locator("#grid .card")
+    ids = [int(cards.nth(i).get_attribute("data-id")) for i in (5, 0, 3)]
+    for movie_id in ids:  # picked 5th, 1st, 4th poster: not the grid's order
+        page.locator(f'#grid .card[data-id="{movie_id}"]').click()
+    page.locator(f'#grid .card[data-id="{ids[0]}"]').click()  # off...
+    page.locator(f'#grid .card[data-id="{ids[0]}"]').click()  # ...and on again: now last
+    order = [ids[1], ids[2], ids[0]]
+    titles = [page.locator(f'#grid .card[data-id="{m}"] .t').inner_text().rsplit(" (", 1)[0]
+              for m in order]
+    expect(page.locator("#pick-list .pick-n")).to_have_text(["1.", "2.", "3."])
+    expect(page.locator("#pick-list .chip")).to_have_text(titles)
+    with page.expect_request(lambda r: r.url.endswith("/recommendations")
+                             or "/recommendations?" in r.url) as request:
+        page.click("#recommend")
+    assert request.value.post_data_json["liked"] == order
+    page.reload()
+    page.wait_for_selector("#grid .card")
+    expect(page.locator("#pick-list .chip")).to_have_text(titles)

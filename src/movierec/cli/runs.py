@@ -210,7 +210,9 @@ def recommend(
     user: Annotated[int | None, typer.Option(help="A MovieLens user id the model was trained "
                                              "on.")] = None,
     liked: Annotated[str | None, typer.Option(help="Or: comma-separated movie ids someone "
-                                              "likes (folded in, no retraining).")] = None,
+                                              "likes, oldest first (folded in, no retraining; "
+                                              "a sequential model recommends what comes "
+                                              "after the last).")] = None,
     k: Annotated[int, typer.Option(help="How many movies.")] = 10,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,

@@ -184,10 +184,11 @@ def create_app(served: ServedModels | Store, posters: TmdbPosters | None = None,
     async def recommendations(picks: schemas.PicksRequest, model: str | None = model_query
                               ) -> Response:
         """Top k for a new person from their picks (no account, no retraining): the model folds
-        the liked movies in; movies like the disliked ones are pushed down; picks never come
-        back. Picks the model knows nothing about are ignored and listed in `ignored`; with no
-        usable like, popular movies come back (`popular`). Each result names the liked movie
-        it is closest to in the model's item space."""
+        the liked movies in, in the order given (oldest first: a sequential model recommends
+        what comes after the last one); movies like the disliked ones are pushed down; picks
+        never come back. Picks the model knows nothing about are ignored and listed in
+        `ignored`; with no usable like, popular movies come back (`popular`). Each result names
+        the liked movie it is closest to in the model's item space."""
         store = served.get(model)
         answer = await compute(store, store.answer_picks, picks.liked, picks.disliked,
                                picks.k)

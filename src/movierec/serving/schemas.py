@@ -118,7 +118,11 @@ class PicksRequest(BaseModel):
     )
 
     liked: list[MovieId] = Field(default_factory=list, max_length=MAX_LIKED,
-                                 description="Movies the person likes (at most 400).")
+                                 description="Movies the person likes (at most 400), in "
+                                 "the order they picked them, oldest first: a sequential model "
+                                 "(SASRec, GRU4Rec...) answers what to watch after the last "
+                                 "one; a movie listed twice counts at its last place. Other "
+                                 "models ignore the order.")
     disliked: list[MovieId] = Field(default_factory=list, max_length=MAX_DISLIKED,
                                     description="Movies the person dislikes (at most 100).")
     k: K = 10

@@ -230,9 +230,11 @@ class Store:
                      ) -> PicksAnswer:
         """Top ``k`` for a new person from the movies they liked and disliked.
 
-        Picks the model has no train interaction for, and movies both liked and disliked,
-        are ignored (and listed in the answer, in the order given). The model folds the usable
-        liked movies in (its own ``fold_in``); movies close to a disliked one are pushed down;
+        ``liked`` is in the order the person picked, oldest first: the model's ``fold_in`` gets
+        the usable likes in that order (a sequential model answers "what next" after the last
+        one; a movie liked twice counts at its last place). Picks the model has no train
+        interaction for, and movies both liked and disliked, are ignored (and listed in the
+        answer, in the order given). Movies close to a disliked one are pushed down;
         picks are never recommended. With no usable like, popular movies are ranked instead.
         Each result names the usable liked movie closest to it in the model's item space.
         """
@@ -272,10 +274,17 @@ class Store:
 
     def _usable(self, movie_ids: list[int]) -> dict[int, int]:
         """``{movie id: item_idx}`` of the given movies that have train interactions (unknown
-        ids raise :class:`NotFound`), in the order given, duplicates dropped."""
+        ids raise :class:`NotFound`), in the order given. A movie given twice keeps its *last*
+        place: picks are oldest first, and a sequential model reads the most recent pick last
+        (``[a, b, a]`` is folded in as ``[b, a]``)."""
         idx = self.item_index(movie_ids) if movie_ids else ()
         servable = self.servable
-        return {int(m): int(i) for m, i in zip(movie_ids, idx, strict=True) if servable[i]}
+        usable: dict[int, int] = {}
+        for m, i in zip(movie_ids, idx, strict=True):
+            if servable[i]:
+                usable.pop(int(m), None)  # re-inserted at the end: its latest place
+                usable[int(m)] = int(i)
+        return usable
 
     def _with_reasons(self, items: np.ndarray, scores: np.ndarray, sources: np.ndarray,
                       verb: str) -> list[Recommendation]:

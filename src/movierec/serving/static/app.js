@@ -9,7 +9,7 @@ const state = {
   genre: "",
   offset: 0,
   total: 0,
-  picks: new Map(), // movie id -> movie
+  picks: new Map(), // movie id -> movie, in the order picked (oldest first; sent that way)
   model: "",        // served model name ("" until /models answers: the server's default)
   models: [],       // what /models says
   request: 0,       // sequence number: answers of outdated searches are dropped
@@ -95,11 +95,13 @@ function renderPicks() {
     ? "No picks yet: click posters you like."
     : `${n} pick${n === 1 ? "" : "s"}:`;
   const list = $("pick-list");
-  list.replaceChildren(...[...state.picks.values()].map((movie) => {
+  // numbered in picking order: a sequential model reads the last pick as the most recent
+  list.replaceChildren(...[...state.picks.values()].map((movie, i) => {
     const chip = el("button", { type: "button", class: "chip", text: movie.title,
-      "aria-label": `Remove ${movie.title} from your picks` });
+      "aria-label": `Remove ${movie.title} (pick ${i + 1}) from your picks` });
     chip.addEventListener("click", () => togglePick(movie));
-    return el("li", {}, [chip]);
+    return el("li", {}, [el("span", { class: "pick-n", text: `${i + 1}.`, "aria-hidden": "true" }),
+      chip]);
   }));
   $("recommend").disabled = n === 0;
   $("clear").disabled = n === 0;
@@ -142,6 +144,7 @@ async function recommend() {
   button.disabled = true;
   button.textContent = "Thinking…";
   try {
+    // in picking order, oldest first (a Map iterates in insertion order)
     const body = JSON.stringify({ liked: [...state.picks.keys()], k: N_RECS });
     const answer = await api("/recommendations", { method: "POST", body });
     const info = state.models.find((m) => m.name === answer.model);
