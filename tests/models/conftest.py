@@ -145,7 +145,8 @@ CONTRACTS: dict[str, Contract] = {
     # sequential models (issue 17): tiny nets, few epochs; their own tests are
     # test_sequential.py (planted item chains)
     "markov": Contract(beats_random=True, ordered_fold_in=True),
-    "sasrec": replace(_RANKER, ordered_fold_in=True, smoke=_SEQUENTIAL_SMOKE),
+    "sasrec": Contract(beats_random=True, finds_structure=True, ordered_fold_in=True,
+                       smoke=_SEQUENTIAL_SMOKE),
     "gru4rec": Contract(beats_random=True, ordered_fold_in=True, smoke=_SEQUENTIAL_SMOKE),
     "bert4rec": Contract(beats_random=True, ordered_fold_in=True, smoke=_SEQUENTIAL_SMOKE),
     "explicit-blend": Contract(smoke={"members": [
