@@ -59,9 +59,12 @@ def main() -> None:
                "fit_s": round(fit_s, 1), "load": os.getloadavg()[0]}
         if record is not None:
             secs = [r["seconds"] for r in record.epochs]
+            cpu = [r["cpu seconds"] for r in record.epochs if "cpu seconds" in r]
             row.update(epochs=len(record), best_epoch=record.best_epoch,
                        epoch_s_median=round(statistics.median(secs), 2),
                        epoch_s_min=round(min(secs), 2))
+            if cpu:  # with num_threads 1: the epoch's cost on an idle core, whatever the load
+                row["epoch_cpu_s_median"] = round(statistics.median(cpu), 2)
         if not args.epochs_only:
             p2, p1 = evaluate_p2(model, split), evaluate_p1(model, split)
             row.update({f"P2 {k}": round(p2[k], 4) for k in ("HR@10", "NDCG@10")})
