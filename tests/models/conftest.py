@@ -105,14 +105,19 @@ class Contract:
         beats_random: held-out hit rate at least random's + 0.1.
         finds_structure: ... at least popularity's + 0.25 (learns the planted groups).
         personal_fold_in: a new person's picks from one group bring back that group.
+        ordered_fold_in: the picks' order is part of the state (sequential models): fold_in of
+            reversed picks differs; others must give the same state for any order.
     """
 
     smoke: dict = field(default_factory=dict)
     beats_random: bool = False
     finds_structure: bool = False
     personal_fold_in: bool = False
+    ordered_fold_in: bool = False
 
 
+_SEQUENTIAL_SMOKE = {"max_len": 20, "hidden": 16, "layers": 1, "epochs": 20, "batch_size": 32,
+                     "patience": 5}
 _RANKER = Contract(beats_random=True, finds_structure=True, personal_fold_in=True)
 CONTRACTS: dict[str, Contract] = {
     # implicit-feedback rankers: quality bars on the planted groups. Rating models rank by
@@ -143,6 +148,14 @@ CONTRACTS: dict[str, Contract] = {
     "lightgcn": replace(_RANKER, smoke={"factors": 16, "layers": 2, "epochs": 40,
                                         "batch_size": 512, "lr": 0.01, "patience": None,
                                         "holdout": False}),
+
+    # sequential models (issue 17): tiny nets, few epochs; their own tests are
+    # test_sequential.py (planted item chains)
+    "markov": Contract(beats_random=True, ordered_fold_in=True),
+    "sasrec": Contract(beats_random=True, finds_structure=True, ordered_fold_in=True,
+                       smoke=_SEQUENTIAL_SMOKE),
+    "gru4rec": Contract(beats_random=True, ordered_fold_in=True, smoke=_SEQUENTIAL_SMOKE),
+    "bert4rec": Contract(beats_random=True, ordered_fold_in=True, smoke=_SEQUENTIAL_SMOKE),
     "explicit-blend": Contract(smoke={"members": [
         {"name": "biases", "params": {"epochs": 3}},
         {"name": "svd-sgd", "params": {"factors": 4, "epochs": 5}}]}),
