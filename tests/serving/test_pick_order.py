@@ -132,15 +132,13 @@ def test_order_free_models_answer_the_same_in_any_order(order_client):
 def test_a_trained_sasrec_artifact_served_beside_ials_answers_by_order(planted,
                                                                         planted_artifacts,
                                                                         tmp_path):
-    """The real sequential model (branch ``seq``; skipped until it is registered), saved as an
+    """The real sequential model, saved as an
     artifact and served from disk next to iALS: reversing the picks changes its answer (scores
     and list), and iALS's stays the same."""
-    from movierec.models.base import available, create
+    from movierec.models.base import create
     from movierec.options import FitOptions
     from movierec.serving.catalogue import write_catalogue
 
-    if "sasrec" not in available():
-        pytest.skip("the sasrec model is not registered yet (branch seq)")
     model = create("sasrec", max_len=8, hidden=16, layers=1, heads=1, epochs=3, patience=None,
                    holdout=False).fit(planted, options=FitOptions(num_threads=1))
     path = model.save(tmp_path / "sasrec")
