@@ -61,7 +61,7 @@ def test_only_tables_far_larger_than_a_batch_get_sparse_gradients():
     assert not mark_sparse(NeuMF(943, 1682, 8, 8, [16, 8]), max_rows_touched=32768)
 
 
-def _fit(sparse_updates: str, epochs: int = 12):
+def _fit(sparse_updates: bool, epochs: int = 12):
     u, i = _planted()
     sampler = NegativeSampler(u, i, N_USERS, N_ITEMS)
     builder = EpochBuilder(u, i, np.ones(len(u), np.float32), sampler, 4, 100, seed=0)
@@ -83,8 +83,8 @@ def _group_hit_rate(net) -> float:
 
 
 def test_lazy_updates_learn_the_planted_groups_as_dense_adam_does():
-    lazy, marked = _fit("on")
-    dense, none = _fit("off")
+    lazy, marked = _fit(True)
+    dense, none = _fit(False)
     assert "user" in marked and none == []
     assert _group_hit_rate(dense) > 0.9
     assert _group_hit_rate(lazy) > 0.9

@@ -93,7 +93,11 @@ def fit_network(
     csr = fit_data.csr
     set_interactions(net, csr.indptr, csr.indices)
     task = Task(net, builder, settings, validation, genres)
-    task.mark_sparse_tables()
+    if options.trainer != "lightning":  # DDP's reducer averages dense gradients only
+        task.mark_sparse_tables()
+    elif params.sparse_updates is True:
+        raise ModelError("sparse_updates: true works with the plain trainer (run: {trainer: "
+                         "torch}); Lightning and DDP train with dense gradients")
     checkpoint = stage_checkpoint(options, name, params.model_dump(mode="json"),
                                   fit_data.fingerprint,
                                   valid_data.fingerprint if valid_data is not None and

@@ -48,7 +48,7 @@ class FitSettings:
     lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
     optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
     fused: bool = False  # torch's fused Adam/AdamW kernel (faster; last-bit differences)
-    sparse_updates: str = "auto"  # lazy Adam on large embedding tables: "auto" | "on" | "off"
+    sparse_updates: str | bool = "auto"  # lazy Adam on embedding tables: "auto", True, False
     weight_decay: float = 0.0  # optimiser weight decay (every parameter, every step)
     l2: float = 0.0  # L2 on the embedding rows of each batch (see losses.batch_l2)
     patience: int | None = 3  # epochs without a better validation HR@10; None: never stop early
@@ -134,12 +134,12 @@ class Task:
 
         s = self.settings
         lazy_ok = s.optimizer == "adam" or (s.optimizer == "adamw" and s.weight_decay == 0)
-        if s.sparse_updates == "off" or not lazy_ok:
-            if s.sparse_updates == "on":
-                raise ModelError("sparse_updates: on needs optimizer adam (or adamw without "
+        if s.sparse_updates is False or not lazy_ok:
+            if s.sparse_updates is True:
+                raise ModelError("sparse_updates: true needs optimizer adam (or adamw without "
                                  "weight_decay)")
             return []
-        if s.sparse_updates == "on":
+        if s.sparse_updates is True:
             return mark_sparse(self.net, 0, factor=0)
         # a batch touches at most batch_size item rows and batch_size / (1 + k) user rows
         return mark_sparse(self.net, self.builder.batch_size)
