@@ -177,3 +177,22 @@ def test_top_values_matches_a_full_sort(seed):
     x[4, -1] = 7.0  # the largest value in the tail past the last full chunk
     np.testing.assert_array_equal(m.top_values(x, 10), -np.sort(-x, axis=1)[:, :10])
     np.testing.assert_array_equal(m.top_values(x[:, :20], 10), -np.sort(-x[:, :20], axis=1)[:, :10])
+
+
+def test_genre_dcg_from_set_counts_equals_the_mask_form():
+    """P2 at ML-20M counts candidates per genre set instead of building a users x items mask;
+    the figures must be the same floats."""
+    rng = np.random.default_rng(0)
+    genres = sp.csr_matrix(rng.random((300, 6)) < 0.3)
+    cand = rng.random((40, 300)) < 0.5
+    cand[0] = False
+    cand[0, :3] = True  # fewer candidates than the list is long
+    test_items = rng.integers(0, 300, 40)
+    topk = np.stack([rng.choice(np.flatnonzero(c), min(10, c.sum()), replace=False).tolist()
+                     + [-1] * (10 - min(10, c.sum())) for c in cand])
+    sets = m.genre_sets(genres)
+    counts = np.stack([np.bincount(sets[1][c], minlength=len(sets[0])) for c in cand])
+    want = m.genre_dcg(topk, test_items, cand, genres, sets=sets)
+    got = m.genre_dcg_from_counts(topk, test_items, counts, sets)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])

@@ -129,8 +129,17 @@ class NegativeSampler:
             n_rated = self._table.reshape(self.n_users, self.n_items).sum(axis=1)
         else:
             self._table = np.zeros((cells + 7) // 8, dtype=np.uint8)
-            np.bitwise_or.at(self._table, flat >> 3, (1 << (flat & 7)).astype(np.uint8))
-            n_rated = np.bincount(np.unique(flat) // self.n_items, minlength=self.n_users)
+            # distinct cells, sorted: the bits of one byte are distinct, so their sum is their OR
+            # (one sort: ufunc.at over ML-20M's 20M ratings took minutes, and np.unique of 20M
+            # distinct int64 (numpy 2.4's hash table) 37 CPU-s where sorting takes 0.7)
+            flat = np.sort(flat)
+            flat = flat[np.r_[True, flat[1:] != flat[:-1]]] if len(flat) else flat
+            byte = flat >> 3
+            first = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]]) if len(byte) else byte
+            bits = (1 << (flat & 7)).astype(np.uint8)
+            if len(first):
+                self._table[byte[first]] = np.add.reduceat(bits, first)
+            n_rated = np.bincount(flat // self.n_items, minlength=self.n_users)
         self.n_rated: np.ndarray = n_rated.astype(np.int64)
         """``int64[n_users]``: distinct items each user has rated."""
 

@@ -147,7 +147,8 @@ def sample_negatives(
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rated = rated_matrix(full, test)
-    catalogue = np.unique(np.concatenate([full.item_idx, test.item_idx]))
+    catalogue = np.flatnonzero(np.bincount(np.concatenate([full.item_idx, test.item_idx]),
+                                           minlength=full.n_items)).astype(np.int32)
     sampler = UnratedSampler(rated, items=catalogue)
     users = test.user_idx.astype(np.int64)
     m = sampler.n_unrated[users]

@@ -303,6 +303,33 @@ def genre_dcg(
     return dcg, top_values(gains, k) @ disc
 
 
+def genre_dcg_from_counts(
+    topk_items, test_items, set_counts: np.ndarray, sets: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`genre_dcg` (the same floats) from ``set_counts`` ``(n_lists, n_sets)``, how many
+    candidates of each genre set (``sets = genre_sets(...)``) list ``u`` could hold, instead of
+    a ``(n_lists, n_items)`` mask: the ideal list takes the sets by falling gain, as many items
+    of each as there are. A few hundred sets instead of ML-20M's 26,744 items per list."""
+    t = _topk(topk_items)
+    k = t.shape[1]
+    jac, set_of = sets
+    test_set = set_of[np.asarray(test_items)]
+    disc = _discounts(k)
+    valid = t >= 0
+    listed = jac[test_set[:, None], set_of[np.where(valid, t, 0)]] * valid
+    gains = jac[test_set]  # (n_lists, n_sets)
+    order = np.argsort(-gains, axis=1, kind="stable")
+    gains = np.take_along_axis(gains, order, axis=1)
+    filled = np.cumsum(np.take_along_axis(np.asarray(set_counts), order, axis=1), axis=1)
+    ideal = np.zeros((len(t), k))
+    rows = np.arange(len(t))
+    for p in range(k):  # position p holds the first set whose items reach past p
+        at = (filled <= p).sum(axis=1)
+        ideal[:, p] = np.where(at < gains.shape[1], gains[rows, np.minimum(at, gains.shape[1]
+                                                                           - 1)], 0.0)
+    return listed @ disc, ideal @ disc
+
+
 def genre_ndcg(topk_items, test_items, candidates, genre_matrix) -> float:
     """Genre-NDCG@k (k = list length): DCG / IDCG with gain(i) = Jaccard(genres(i), genres(test
     item)) and discount ``1 / log2(pos + 2)`` at positions 0..k-1.

@@ -37,6 +37,11 @@ class NCFParams(Params):
     fused_optimizer: bool = Field(
         False, description="torch's fused Adam/AdamW kernel: the same algorithm, ~5x faster "
         "steps on CPU, results differ in the last float bits.")
+    sparse_updates: Literal["auto"] | bool = Field(
+        "auto", description="Lazy Adam on embedding tables: only the rows a batch used get a "
+        "gradient and an update. auto: tables over 4x the rows one batch can touch (ML-20M's "
+        "users; never ml-100k or ML-1M); true: every table; false: dense Adam everywhere. "
+        "Needs adam (or adamw without weight decay).")
     weight_decay: NonNegative = Field(0.0, description="Optimiser weight decay.")
     l2: NonNegative = Field(0.0, description="L2 on the embedding rows each batch uses.")
     batch_size: PositiveInt = Field(8192, description="Samples per step.")

@@ -35,6 +35,7 @@ def settings_of(params: NCFParams, options: FitOptions) -> FitSettings:
     return FitSettings(
         epochs=params.epochs, batch_size=params.batch_size, lr=params.lr,
         lr_decay=params.lr_decay, optimizer=params.optimizer, fused=params.fused_optimizer,
+        sparse_updates=params.sparse_updates,
         weight_decay=params.weight_decay, l2=params.l2, patience=params.patience,
         seed=params.seed, num_threads=options.num_threads, device=options.device,
         precision=params.precision, progress=options.progress, log_dir=options.log_dir,
@@ -92,6 +93,11 @@ def fit_network(
     csr = fit_data.csr
     set_interactions(net, csr.indptr, csr.indices)
     task = Task(net, builder, settings, validation, genres)
+    if options.trainer != "lightning":  # DDP's reducer averages dense gradients only
+        task.mark_sparse_tables()
+    elif params.sparse_updates is True:
+        raise ModelError("sparse_updates: true works with the plain trainer (run: {trainer: "
+                         "torch}); Lightning and DDP train with dense gradients")
     checkpoint = stage_checkpoint(options, name, params.model_dump(mode="json"),
                                   fit_data.fingerprint,
                                   valid_data.fingerprint if valid_data is not None and

@@ -15,6 +15,7 @@ import copy
 import csv
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class FitSettings:
     lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
     optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
     fused: bool = False  # torch's fused Adam/AdamW kernel (faster; last-bit differences)
+    sparse_updates: str | bool = "auto"  # lazy Adam on embedding tables: "auto", True, False
     weight_decay: float = 0.0  # optimiser weight decay (every parameter, every step)
     l2: float = 0.0  # L2 on the embedding rows of each batch (see losses.batch_l2)
     patience: int | None = 3  # epochs without a better validation HR@10; None: never stop early
@@ -112,6 +114,10 @@ class Task:
         s = self.settings
         params = list(params if params is not None else self.net.parameters())
         fused = {"fused": True} if s.fused else {}
+        if any(getattr(p, "sparse_grad", False) for p in params):
+            from movierec.training.optim import LazyAdam
+
+            return LazyAdam(params, lr=s.lr, weight_decay=s.weight_decay, **fused)
         if s.optimizer == "adam":
             return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay, **fused)
         if s.optimizer == "adamw":
@@ -119,6 +125,24 @@ class Task:
         if s.optimizer == "sgd":
             return torch.optim.SGD(params, lr=s.lr, weight_decay=s.weight_decay)
         raise ModelError(f"unknown optimizer {s.optimizer!r}; expected adam, adamw or sgd")
+
+    def mark_sparse_tables(self) -> list[str]:
+        """Mark the embedding tables that get sparse gradients and lazy Adam updates
+        (``sparse_updates``; see :func:`movierec.training.networks.mark_sparse`); returns their
+        names. Only with Adam (or AdamW without weight decay, the same algorithm then)."""
+        from movierec.training.networks import mark_sparse
+
+        s = self.settings
+        lazy_ok = s.optimizer == "adam" or (s.optimizer == "adamw" and s.weight_decay == 0)
+        if s.sparse_updates is False or not lazy_ok:
+            if s.sparse_updates is True:
+                raise ModelError("sparse_updates: true needs optimizer adam (or adamw without "
+                                 "weight_decay)")
+            return []
+        if s.sparse_updates is True:
+            return mark_sparse(self.net, 0, factor=0)
+        # a batch touches at most batch_size item rows and batch_size / (1 + k) user rows
+        return mark_sparse(self.net, self.builder.batch_size)
 
     def make_scheduler(self, optimizer):
         """Per-epoch exponential decay of the learning rate (``lr_decay``; 1 keeps it)."""
@@ -299,6 +323,10 @@ def _train_plain(task: Task, name: str, torch, checkpoint: StageCheckpoint | Non
             saved, net=net, optimizer=opt, scheduler=scheduler, stopper=stopper, task=task)
     log = EpochLog(s.log_dir, tensorboard=s.logger == "tensorboard", earlier=history.epochs)
     bar = Progress(name, s.epochs, "epoch", done=done) if s.progress else None
+    if s.progress and done < s.epochs:
+        per_epoch = task.builder.samples_per_epoch
+        print(f"{name}: {per_epoch:,} samples per epoch, batches of {task.builder.batch_size:,}"
+              f" on {task.device}", file=sys.stderr, flush=True)
     for epoch in range(done + 1, s.epochs + 1):
         if finished:
             break
@@ -306,7 +334,10 @@ def _train_plain(task: Task, name: str, torch, checkpoint: StageCheckpoint | Non
         net.train()
         total = torch.zeros((), dtype=torch.float64)
         n_batches = 0
-        for u, i, y, w in task.builder.epoch(epoch - 1):
+        batches = task.builder.epoch(epoch - 1)
+        steps = (Progress(f"{name} epoch {epoch}/{s.epochs}", len(batches), "batch",
+                          first_after=1.0, at_end=False, leave=False) if s.progress else None)
+        for u, i, y, w in batches:
             u, i, y = u.to(task.device), i.to(task.device), y.to(task.device)
             w = None if w is None else w.to(task.device)
             opt.zero_grad(set_to_none=True)
@@ -315,6 +346,10 @@ def _train_plain(task: Task, name: str, torch, checkpoint: StageCheckpoint | Non
             opt.step()
             total += parts["log_loss"].double().cpu()
             n_batches += 1
+            if steps is not None:
+                steps.update(lambda t=total, n=n_batches: {"loss": float(t) / n})
+        if steps is not None:
+            steps.close()
         stats.steps += n_batches
         scheduler.step()
         row = history.add(**{"train loss": float(total) / max(1, n_batches),
@@ -343,31 +378,48 @@ class Progress:
     CI, ``nohup``) a plain line on stderr at most every ``every`` seconds, and at the end."""
 
     def __init__(self, desc: str, total: int, unit: str = "it", every: float = 5.0,
-                 done: int = 0):
+                 done: int = 0, first_after: float | None = None, at_end: bool = True,
+                 leave: bool = True):
+        """``first_after``: seconds before the first plain line (default ``every``); ``at_end``:
+        also print a line when ``total`` is reached; ``leave``: keep the bar when closed."""
         self.desc, self.total, self.unit, self.every = desc, total, unit, every
-        self.done = done
-        self.started = self.last = time.monotonic()
+        self.done, self.at_end = done, at_end
+        self.started = time.monotonic()
+        self.last = self.started - every + (every if first_after is None else first_after)
         self.bar = None
         if sys.stderr.isatty():
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc=desc, unit=unit, initial=done)
+            self.bar = tqdm(total=total, desc=desc, unit=unit, initial=done, leave=leave)
 
-    def update(self, numbers: dict[str, float] | None = None, n: int = 1) -> None:
+    def update(self, numbers: dict[str, float] | Callable[[], dict[str, float]] | None = None,
+               n: int = 1) -> None:
+        """Count ``n`` more steps; ``numbers`` (or a callable giving them, called only when a
+        line or the bar is drawn) are shown beside the count."""
         self.done += n
-        shown = {k: round(v, 4) for k, v in (numbers or {}).items()
-                 if k != "epoch" and "seconds" not in k}
+        now = time.monotonic()
+        due = now - self.last >= self.every or (self.at_end and self.done >= self.total)
         if self.bar is not None:
             self.bar.update(n)
-            if shown:
-                self.bar.set_postfix(shown)
+            if numbers is not None and (not callable(numbers) or now - self.last >= 0.5):
+                self.last = now
+                self.bar.set_postfix(self._shown(numbers), refresh=not callable(numbers))
             return
-        now = time.monotonic()
-        if now - self.last >= self.every or self.done >= self.total:
+        if due:
+            shown = self._shown(numbers)
             self.last = now
             extra = " ".join(f"{k}={v}" for k, v in shown.items())
+            if self.unit == "batch" and self.done < self.total:  # a long epoch: say when it ends
+                rate = self.done / max(1e-9, now - self.started)
+                extra = f"{rate:.1f} batch/s, ~{(self.total - self.done) / rate:.0f} s left {extra}"
             print(f"{self.desc}: {self.unit} {self.done}/{self.total} "
                   f"({now - self.started:.0f} s) {extra}".rstrip(), file=sys.stderr, flush=True)
+
+    @staticmethod
+    def _shown(numbers) -> dict[str, float]:
+        numbers = numbers() if callable(numbers) else numbers
+        return {k: round(v, 4) for k, v in (numbers or {}).items()
+                if k != "epoch" and "seconds" not in k}
 
     def close(self) -> None:
         if self.bar is not None:

@@ -7,6 +7,8 @@ from typing import Protocol
 
 import torch
 
+from movierec.training.networks import gather
+
 
 class EmbeddingNetwork(Protocol):
     """What :func:`batch_l2` needs of a network (every NCF network has it)."""
@@ -28,7 +30,7 @@ def batch_l2(net: EmbeddingNetwork, u: torch.Tensor, i: torch.Tensor) -> torch.T
     use, unlike optimiser weight decay, which shrinks every row every step."""
     total = net.user_vectors(u).pow(2).sum(dim=1).mean()
     for table in net.item_tables():
-        total = total + torch.nn.functional.embedding(i, table).pow(2).sum(dim=1).mean()
+        total = total + gather(table, i).pow(2).sum(dim=1).mean()
     return total
 
 

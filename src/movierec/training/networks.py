@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["GMF", "MLP", "NeuMF", "halving_tower", "init_neumf_from"]
+__all__ = ["GMF", "MLP", "NeuMF", "gather", "halving_tower", "init_neumf_from", "mark_sparse"]
 
 
 def halving_tower(last: int, n_layers: int) -> list[int]:
@@ -32,6 +32,11 @@ def halving_tower(last: int, n_layers: int) -> list[int]:
     if last < 1 or n_layers < 1:
         raise ValueError(f"need last >= 1 and n_layers >= 1, got {last}, {n_layers}")
     return [last * 2 ** (n_layers - 1 - k) for k in range(n_layers)]
+
+
+GRID_USERS, GRID_ITEMS = 16, 512
+"""Block of (users, items) one step of :meth:`_Tower.grid_scores` holds: 16 x 512 pairs of the
+128-wide first layer are 4 MiB, what a core's cache keeps while the next layer reads it."""
 
 
 class _Tower(nn.Module):
@@ -53,7 +58,7 @@ class _Tower(nn.Module):
         """``layer(table[idx])``; projects the whole table first when ``idx`` is much longer."""
         if idx.numel() > 2 * table.shape[0]:
             return nn.functional.embedding(idx, layer(table))
-        return layer(nn.functional.embedding(idx, table))
+        return layer(gather(table, idx))
 
     def _top(self, x: torch.Tensor) -> torch.Tensor:
         x = self._drop(torch.relu(x))
@@ -82,6 +87,24 @@ class _Tower(nn.Module):
         hu = self.first_user(user_vecs)
         return self._top(hu[:, None, :] + self._item_half(item_table, items)[None])
 
+    def grid_scores(self, user_vecs: torch.Tensor, item_table: torch.Tensor,
+                    items: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``grid(...) @ w`` ``(U, M)`` without the ``(U, M, width)`` layers in memory: blocks of
+        :data:`GRID_USERS` users times :data:`GRID_ITEMS` items stay in cache (~3x faster on
+        ML-20M's 26,744 items than whole rows, and memory no longer grows with the catalogue).
+        The first layer's item half is computed once per item (see :meth:`_item_half`)."""
+        hu = self.first_user(user_vecs)
+        hi = self._item_half(item_table, items)
+        out = torch.empty(hu.shape[0], hi.shape[0], dtype=torch.result_type(hu, w))
+        for s in range(0, hu.shape[0], GRID_USERS):
+            a = hu[s : s + GRID_USERS, None, :]
+            for c in range(0, hi.shape[0], GRID_ITEMS):
+                x = torch.relu(a + hi[None, c : c + GRID_ITEMS])
+                for layer in self.rest:
+                    x = torch.relu(layer(x))
+                out[s : s + GRID_USERS, c : c + GRID_ITEMS] = x @ w
+        return out
+
     def _item_half(self, item_table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """The first layer's item half for ``items``. Scoring (eval mode, no gradients) keeps the
         whole table's projection, computed once, since it does not depend on the user."""
@@ -98,6 +121,28 @@ class _Tower(nn.Module):
         if self.dropout > 0 and self.training:
             return fast_dropout(x, self.dropout)
         return x
+
+
+def gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``table[idx]`` as an embedding lookup. A table marked by :func:`mark_sparse` gets a sparse
+    gradient (only the rows looked up), which the lazy optimiser
+    (:class:`movierec.training.optim.LazyAdam`) updates without touching the other rows."""
+    return nn.functional.embedding(idx, table, sparse=bool(getattr(table, "sparse_grad", False)))
+
+
+def mark_sparse(net: nn.Module, max_rows_touched: int, factor: int = 4) -> list[str]:
+    """Mark the embedding tables of ``net`` with more than ``factor * max_rows_touched`` rows
+    (the most rows one batch can look up) for sparse gradients; returns their names.
+
+    A batch of ML-20M touches ~6,500 of 138,493 user rows: a dense gradient and a dense Adam
+    step over the whole table cost ~20x the rows that changed. Tables a batch covers well
+    (ml-100k, ML-1M) stay dense, so their training is unchanged."""
+    marked = []
+    for name, module in net.named_modules():
+        if isinstance(module, nn.Embedding) and module.num_embeddings > factor * max_rows_touched:
+            module.weight.sparse_grad = True
+            marked.append(name)
+    return marked
 
 
 def fast_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -222,7 +267,7 @@ class _FreeUsers(_Scorer):
         return start if self.history is None else start + self.history.pooled(items)
 
     def _users(self, u: torch.Tensor) -> torch.Tensor:
-        return nn.functional.embedding(u, self.user_table())
+        return gather(self.user_table(), u)
 
     def user_vectors(self, u: torch.Tensor) -> torch.Tensor:
         """``(U, factors)``: what :meth:`score_grid` needs to know about users ``u``."""
@@ -244,13 +289,13 @@ class GMF(_FreeUsers):
         self.history = UserHistory(n_users, n_items, factors, init_std) if user_history else None
 
     def _pairs(self, u, i, w):
-        return (self._users(u) * self.item(i)) @ w
+        return (self._users(u) * gather(self.item.weight, i)) @ w
 
     def _groups(self, u, items, w):
-        return (self.item(items) * (self._users(u) * w)[:, None, :]).sum(dim=-1)
+        return (gather(self.item.weight, items) * (self._users(u) * w)[:, None, :]).sum(dim=-1)
 
     def _grid(self, user_vecs, items, w):
-        return (user_vecs * w) @ self.item(items).T
+        return (user_vecs * w) @ gather(self.item.weight, items).T
 
     def item_tables(self) -> list[torch.Tensor]:
         return [self.item.weight]
@@ -286,7 +331,9 @@ class MLP(_FreeUsers):
         return self.tower.groups(self.user_table(), self.item.weight, u, items) @ w
 
     def _grid(self, user_vecs, items, w):
-        return self.tower.grid(user_vecs, self.item.weight, items) @ w
+        if torch.is_grad_enabled() or self.training:
+            return self.tower.grid(user_vecs, self.item.weight, items) @ w
+        return self.tower.grid_scores(user_vecs, self.item.weight, items, w)
 
     def item_tables(self) -> list[torch.Tensor]:
         return [self.item.weight]
