@@ -356,3 +356,17 @@ def test_p2_scores_users_in_bounded_blocks(monkeypatch):
         assert P.evaluate_p2(model, split, 10) == pytest.approx(whole, nan_ok=True)
         assert max(model.calls) == per_call
         assert sum(model.calls) == len(np.unique(split.test.user_idx))
+
+
+def test_p2_says_how_far_it_is_off_a_terminal(monkeypatch, capsys):
+    """A long P2 (ML-20M: minutes) prints plain progress lines on stderr when no terminal is
+    attached: users ranked so far, of how many, the rate and the time left."""
+    split = _random_split(3, 60)
+    table = np.random.default_rng(3).random((split.train.n_users, split.train.n_items))
+    monkeypatch.setattr(P, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(P, "CELLS_PER_BLOCK", 4 * split.train.n_items)
+    P.evaluate_p2(TableScorer(table), split, 10)
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("P2 test: users ")]
+    n = len(np.unique(split.test.user_idx))
+    assert len(lines) >= 2 and lines[0].startswith(f"P2 test: users 4/{n} ")
+    assert "users/s" in lines[0] and "s left" in lines[0]

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from movierec.errors import EvaluationError
 from movierec.evaluation import metrics
 from movierec.evaluation.popularity_split import split_hit_rates, tail_items
+from movierec.progress import Progress
 
 if TYPE_CHECKING:
     from movierec.data.dataset import Dataset
@@ -43,6 +44,7 @@ PAIRS_PER_CALL = 1_000_000
 """P1 / P3: at most this many (user, item) pairs per ``score`` call."""
 
 CELLS_PER_BLOCK = 4_000_000
+PROGRESS_EVERY = 5.0  # seconds between P2's progress lines off a terminal
 """P2: users per ``score_all`` block are chosen so a block holds about this many scores."""
 
 
@@ -231,8 +233,11 @@ def rank_full(
     ranks = np.empty(target.n_ratings, dtype=np.int64)
     g_dcg = np.empty(target.n_ratings)
     g_idcg = np.empty(target.n_ratings)
+    progress = Progress(f"P2 {part}", len(list_users), "users", every=PROGRESS_EVERY,
+                        at_end=False, leave=False)
     for b0 in range(0, len(list_users), batch_size):
         bu = list_users[b0 : b0 + batch_size]
+        progress.update(n=len(bu))
         s = _checked(model, model.score_all(bu), (len(bu), n_items), "score_all")
         s = np.array(s, dtype=np.promote_types(s.dtype, np.float32))  # own copy, edited below
         lowest = np.finfo(s.dtype).min
@@ -265,6 +270,7 @@ def rank_full(
         g_dcg[r0:r1], g_idcg[r0:r1] = metrics.genre_dcg_from_counts(
             topk[b0 + local, :k_genre], items, counts[local], sets
         )
+    progress.close()
     return FullRanking(
         list_users=list_users,
         topk=topk,

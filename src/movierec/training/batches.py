@@ -70,7 +70,7 @@ class EpochBatches:
         parts = [batch[k] for batch in self]
         if parts and parts[0] is None:
             return None
-        return torch.cat(parts) if parts else torch.zeros(0)
+        return torch.cat([p for p in parts if p is not None]) if parts else torch.zeros(0)
 
     @property
     def user_idx(self) -> torch.Tensor:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from movierec.errors import ModelError
+from movierec.progress import Progress
 from movierec.training.batches import EpochBuilder
 from movierec.training.checkpoints import StageCheckpoint, loop_state, restore_loop
 from movierec.training.history import EarlyStopping, TrainingHistory
@@ -225,6 +226,11 @@ def snapshot_of(net):
 LOGGERS = ("csv", "tensorboard")
 
 
+def _mean_loss(total: Any, n_batches: int) -> Callable[[], dict[str, float]]:
+    """The epoch's mean loss so far, computed only when a progress line is drawn."""
+    return lambda: {"loss": float(total) / n_batches}
+
+
 class EpochLog:
     """Appends one row per epoch to ``<log_dir>/metrics.csv`` (no-op without a folder); with
     ``tensorboard=True`` also writes each number as a TensorBoard scalar under ``log_dir``."""
@@ -347,7 +353,7 @@ def _train_plain(task: Task, name: str, torch, checkpoint: StageCheckpoint | Non
             total += parts["log_loss"].double().cpu()
             n_batches += 1
             if steps is not None:
-                steps.update(lambda t=total, n=n_batches: {"loss": float(t) / n})
+                steps.update(_mean_loss(total, n_batches))
         if steps is not None:
             steps.close()
         stats.steps += n_batches
@@ -371,56 +377,3 @@ def _train_plain(task: Task, name: str, torch, checkpoint: StageCheckpoint | Non
         net.load_state_dict(stopper.best_state)
     history.best_epoch = stopper.best_epoch
     return history, stats
-
-
-class Progress:
-    """Progress of a loop over ``total`` steps: a tqdm bar on a terminal; elsewhere (a log file,
-    CI, ``nohup``) a plain line on stderr at most every ``every`` seconds, and at the end."""
-
-    def __init__(self, desc: str, total: int, unit: str = "it", every: float = 5.0,
-                 done: int = 0, first_after: float | None = None, at_end: bool = True,
-                 leave: bool = True):
-        """``first_after``: seconds before the first plain line (default ``every``); ``at_end``:
-        also print a line when ``total`` is reached; ``leave``: keep the bar when closed."""
-        self.desc, self.total, self.unit, self.every = desc, total, unit, every
-        self.done, self.at_end = done, at_end
-        self.started = time.monotonic()
-        self.last = self.started - every + (every if first_after is None else first_after)
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit=unit, initial=done, leave=leave)
-
-    def update(self, numbers: dict[str, float] | Callable[[], dict[str, float]] | None = None,
-               n: int = 1) -> None:
-        """Count ``n`` more steps; ``numbers`` (or a callable giving them, called only when a
-        line or the bar is drawn) are shown beside the count."""
-        self.done += n
-        now = time.monotonic()
-        due = now - self.last >= self.every or (self.at_end and self.done >= self.total)
-        if self.bar is not None:
-            self.bar.update(n)
-            if numbers is not None and (not callable(numbers) or now - self.last >= 0.5):
-                self.last = now
-                self.bar.set_postfix(self._shown(numbers), refresh=not callable(numbers))
-            return
-        if due:
-            shown = self._shown(numbers)
-            self.last = now
-            extra = " ".join(f"{k}={v}" for k, v in shown.items())
-            if self.unit == "batch" and self.done < self.total:  # a long epoch: say when it ends
-                rate = self.done / max(1e-9, now - self.started)
-                extra = f"{rate:.1f} batch/s, ~{(self.total - self.done) / rate:.0f} s left {extra}"
-            print(f"{self.desc}: {self.unit} {self.done}/{self.total} "
-                  f"({now - self.started:.0f} s) {extra}".rstrip(), file=sys.stderr, flush=True)
-
-    @staticmethod
-    def _shown(numbers) -> dict[str, float]:
-        numbers = numbers() if callable(numbers) else numbers
-        return {k: round(v, 4) for k, v in (numbers or {}).items()
-                if k != "epoch" and "seconds" not in k}
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

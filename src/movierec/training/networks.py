@@ -140,7 +140,7 @@ def mark_sparse(net: nn.Module, max_rows_touched: int, factor: int = 4) -> list[
     marked = []
     for name, module in net.named_modules():
         if isinstance(module, nn.Embedding) and module.num_embeddings > factor * max_rows_touched:
-            module.weight.sparse_grad = True
+            module.weight.sparse_grad = True  # type: ignore[attr-defined]  # read by LazyAdam
             marked.append(name)
     return marked
 
