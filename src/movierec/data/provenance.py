@@ -59,3 +59,10 @@ def display_name(name: str, folder: str | Path) -> str:
 def is_synthetic_name(name: str) -> bool:
     """Whether a dataset name (``Dataset.name``, an artifact's dataset) is a synthetic one's."""
     return f"({SYNTHETIC_TAG}" in name
+
+
+def release_name(name: str) -> str:
+    """The folder / release name behind a display name: ``"ml-1m (synthetic, seed 0)"`` ->
+    ``"ml-1m"``; a real release's name is returned unchanged."""
+    cut = name.find(f" ({SYNTHETIC_TAG}")
+    return name if cut < 0 else name[:cut]

@@ -91,6 +91,7 @@ def load_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> 
     """
     artifact = Path(artifact)
     file = artifact / CATALOGUE_FILE
+    damaged = ""
     if file.is_file():
         try:  # checked against its sidecar; one written before checksums existed is read as is
             data = read_checked(file) if sidecar(file).exists() else file.read_bytes()
@@ -100,18 +101,27 @@ def load_catalogue(artifact: str | Path, data_dir: str | Path | None = None) -> 
                 return frame.select(COLUMNS)
             log.warning("%s lacks columns %s; rebuilding it from the dataset", file, missing)
         except (CorruptFileError, OSError) as e:  # a damaged cache file: rebuild it
+            damaged = f"{e}; "
             log.warning("%s; rebuilding the catalogue from the dataset", e)
     from movierec.data.loading import load_dataset
+    from movierec.data.provenance import release_name
 
-    name = dataset_name_of(artifact)
+    name = dataset_name_of(artifact)  # a synthetic release's display name names its folder too
     try:
-        dataset = load_dataset(name, data_dir, download=False)
+        dataset = load_dataset(release_name(name), data_dir, download=False)
     except MovierecError as e:
         raise MovierecError(
-            f"{artifact}: the artifact was trained on {name!r}, whose movie table is needed to "
-            f"serve it, but it was not found ({e}). Pass --data-dir (or set MOVIEREC_DATA) to the "
-            f"folder holding {name}/, or put {CATALOGUE_FILE} in the artifact folder"
+            f"{artifact}: {damaged}the artifact was trained on {name!r}, whose movie table is "
+            f"needed to serve it, but it was not found ({e}). Pass --data-dir (or set "
+            f"MOVIEREC_DATA) to the folder holding {release_name(name)}/, or put "
+            f"{CATALOGUE_FILE} in the artifact folder"
         ) from e
+    if dataset.name != name:  # e.g. a synthetic artifact and a real release of the same name
+        raise MovierecError(
+            f"{artifact}: {damaged}the artifact was trained on {name!r} but the release found is "
+            f"{dataset.name!r}, whose movies may differ; pass --data-dir to the folder holding "
+            f"the release it was trained on, or put {CATALOGUE_FILE} in the artifact folder"
+        )
     try:
         write_catalogue(dataset, artifact)
     except OSError as e:
