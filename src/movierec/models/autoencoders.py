@@ -146,11 +146,10 @@ class AutoencoderRecommender(Recommender):
         """Train a fresh network on ``rows`` for ``epochs`` epochs; with ``valid`` (same shape:
         each user's validation items), stop early on validation NDCG@10 and keep the best
         epoch's weights. Returns ``(net on the CPU, TrainingHistory)``."""
-        import copy
 
         import torch
 
-        from movierec.training.loop import EpochLog, Progress, resolve_device
+        from movierec.training.loop import EpochLog, Progress, resolve_device, snapshot_of
 
         p = cast("AutoencoderParams", self.typed_params())
         torch.manual_seed(p.seed)
@@ -175,16 +174,13 @@ class AutoencoderRecommender(Recommender):
             log.write(row)
             if bar is not None:
                 bar.update(row)
-            if stopper.update(epoch, row.get(MONITOR),
-                              lambda: copy.deepcopy(net.state_dict())):
+            if stopper.update(epoch, row.get(MONITOR), snapshot_of(net)):
                 history.stopped_early = True
                 break
         if bar is not None:
             bar.close()
         log.close()
-        if stopper.best_state is not None:
-            net.load_state_dict(stopper.best_state)
-        history.best_epoch = stopper.best_epoch
+        stopper.restore_best(net, history)
         net.eval()
         return net.cpu(), history
 

@@ -23,7 +23,6 @@ read: the authors' TensorFlow code (github:kuandeng/LightGCN), its PyTorch port
 
 from __future__ import annotations
 
-import copy
 import time
 import warnings
 from functools import cache
@@ -260,6 +259,7 @@ def _train_bpr(net, fit_data: Dataset, validation, p: LightGCN.Params, device,
     import torch
 
     from movierec.data.labels import NegativeSampler
+    from movierec.training.loop import snapshot_of
 
     sampler = NegativeSampler.from_dataset(fit_data)
     rng = np.random.default_rng(p.seed)
@@ -301,12 +301,9 @@ def _train_bpr(net, fit_data: Dataset, validation, p: LightGCN.Params, device,
         row = history.add(**numbers)
         if bar is not None:
             bar.update(row)
-        if stopper.update(epoch, row.get(MONITOR),
-                          lambda: copy.deepcopy(net.state_dict())):
+        if stopper.update(epoch, row.get(MONITOR), snapshot_of(net)):
             history.stopped_early = True
             break
-    if stopper.best_state is not None:
-        net.load_state_dict(stopper.best_state)
-    history.best_epoch = stopper.best_epoch
+    stopper.restore_best(net, history)
     net.eval()
     return history

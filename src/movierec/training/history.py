@@ -110,6 +110,13 @@ class EarlyStopping:
         self.bad += 1
         return self.patience is not None and self.bad >= self.patience
 
+    def restore_best(self, net: Any, history: TrainingHistory) -> None:
+        """Load the best epoch's weights into ``net`` (a torch module; unchanged when no state
+        was kept) and record that epoch as ``history.best_epoch``."""
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+        history.best_epoch = self.best_epoch
+
     def _better(self, score: float, best: float) -> bool:
         if self.mode == "max":
             return score > best + self.min_delta

@@ -373,7 +373,5 @@ def _train_plain(task: Task, name: str, torch, checkpoint: StageCheckpoint | Non
     if bar is not None:
         bar.close()
     log.close()
-    if stopper.best_state is not None:
-        net.load_state_dict(stopper.best_state)
-    history.best_epoch = stopper.best_epoch
+    stopper.restore_best(net, history)
     return history, stats

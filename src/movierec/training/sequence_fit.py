@@ -197,9 +197,7 @@ def _train(net, history: History, s: SequenceSettings, validation: ValidationIte
     if bar is not None:
         bar.close()
     log.close()
-    if stopper.best_state is not None:
-        net.load_state_dict(stopper.best_state)
-    record.best_epoch = stopper.best_epoch
+    stopper.restore_best(net, record)
     return net.cpu().eval(), record
 
 
