@@ -86,19 +86,10 @@ class AutoencoderRecommender(Recommender):
         cached = getattr(self, "_net_cache", None)
         if cached is not None and cached[0] is self.weights_:
             return cached[1]
-        import torch
+        from movierec.training.flat import load_flat
 
         net = self._make_net(self.n_items_)
-        state = net.state_dict()
-        total = sum(int(t.numel()) for t in state.values())
-        if self.weights_.size != total:
-            raise ModelError(f"{self.name}: weights_ holds {self.weights_.size} numbers but the "
-                             f"network needs {total}")
-        flat, pos, new = torch.from_numpy(np.ascontiguousarray(self.weights_)), 0, {}
-        for key, t in state.items():
-            new[key] = flat[pos : pos + t.numel()].view(t.shape).clone()
-            pos += t.numel()
-        net.load_state_dict(new)
+        load_flat(net, self.weights_)
         net.eval()
         self._net_cache = (self.weights_, net)
         return net
@@ -136,9 +127,9 @@ class AutoencoderRecommender(Recommender):
                 self.history_ = [history]
         finally:
             torch.set_num_threads(old_threads)
-        with torch.no_grad():
-            parts = [t.detach().float().cpu().reshape(-1) for t in net.state_dict().values()]
-            self.weights_ = torch.cat(parts).numpy().astype(np.float32, copy=False)
+        from movierec.training.flat import flat_weights
+
+        self.weights_ = flat_weights(net)
         self._net_cache = None
 
     def _train(self, rows: sp.csr_matrix, valid: sp.csr_matrix | None, epochs: int,

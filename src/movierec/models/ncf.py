@@ -76,12 +76,12 @@ class NCFRecommender(Recommender):
         cached = getattr(self, "_net_cache", None)
         if cached is not None and cached[0] is self.weights_:
             return cached[1]
-        import torch
 
+        from movierec.training.flat import load_flat
         from movierec.training.networks import set_interactions
 
         net = self._make_net(self.n_users_, self.n_items_)
-        _unflatten_into(net, torch.from_numpy(np.ascontiguousarray(self.weights_)))
+        load_flat(net, self.weights_)
         set_interactions(net, self.seen_.indptr, self.seen_.indices)
         net.eval()
         self._net_cache = (self.weights_, net)
@@ -94,7 +94,9 @@ class NCFRecommender(Recommender):
         model = self.clone()
         model.set_train_state(self.user_ids_, self.item_ids_, self.seen_, self.dataset_name_,
                          self.dataset_fingerprint_)
-        model.weights_ = _flatten(net)
+        from movierec.training.flat import flat_weights
+
+        model.weights_ = flat_weights(net)
         model._validate_learned()
         return model
 
@@ -125,7 +127,9 @@ class NCFRecommender(Recommender):
             self.name, prepare=lambda net: self._prepare(net, train, valid, options))
         self.history_.append(history)
         self.run_stats_ = stats  # this process's steps, and its rank under DDP
-        self.weights_ = _flatten(net)
+        from movierec.training.flat import flat_weights
+
+        self.weights_ = flat_weights(net)
         self._net_cache = None  # rebuilt on first use, with every train interaction as history
 
     def _prepare(self, net, train: Dataset, valid: Dataset | None, options: FitOptions) -> None:
@@ -285,29 +289,6 @@ def _zero_index():
     import torch
 
     return torch.zeros(1, dtype=torch.int64)
-
-
-def _flatten(net) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        parts = [t.detach().float().cpu().reshape(-1) for t in net.state_dict().values()]
-        return torch.cat(parts).numpy().astype(np.float32, copy=False)
-
-
-def _unflatten_into(net, flat) -> None:
-    import torch
-
-    state = net.state_dict()
-    total = sum(int(t.numel()) for t in state.values())
-    if flat.numel() != total:
-        raise ModelError(f"weights_ holds {flat.numel()} numbers but the network needs {total}")
-    new, pos = {}, 0
-    for key, t in state.items():
-        new[key] = flat[pos : pos + t.numel()].view(t.shape).clone()
-        pos += t.numel()
-    with torch.no_grad():
-        net.load_state_dict(new)
 
 
 @register

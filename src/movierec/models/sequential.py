@@ -115,12 +115,11 @@ class SequentialRecommender(Recommender):
         cached = getattr(self, "_net_cache", None)
         if cached is not None and cached[0] is self.weights_:
             return cached[1]
-        import torch
 
-        from movierec.training.sequence_fit import load_flat
+        from movierec.training.flat import load_flat
 
         net = self._make_net(self.n_items_)
-        load_flat(net, torch.from_numpy(np.ascontiguousarray(self.weights_)))
+        load_flat(net, self.weights_)
         net.eval()
         self._net_cache = (self.weights_, net)
         return net
@@ -179,7 +178,7 @@ class SequentialRecommender(Recommender):
             device=options.device, progress=options.progress, log_dir=options.log_dir)
         import torch
 
-        from movierec.training.sequence_fit import flat_weights
+        from movierec.training.flat import flat_weights
 
         torch.manual_seed(p.seed)
         net = self._make_net(train.n_items)

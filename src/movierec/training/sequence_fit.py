@@ -24,8 +24,8 @@ from movierec.training.history import EarlyStopping, TrainingHistory
 from movierec.training.loop import EpochLog, Progress, resolve_device, snapshot_of
 from movierec.training.sequence_nets import next_item_loss
 
-__all__ = ["MONITOR", "SequenceSettings", "ValidationItems", "flat_weights", "load_flat",
-           "by_length", "score_windows", "train_sequence_net"]
+__all__ = ["MONITOR", "SequenceSettings", "ValidationItems", "by_length", "score_windows",
+           "train_sequence_net"]
 
 MONITOR = "valid NDCG@10"
 """What early stopping maximises: full-ranking NDCG@10 of the validation item."""
@@ -199,25 +199,3 @@ def _train(net, history: History, s: SequenceSettings, validation: ValidationIte
     log.close()
     stopper.restore_best(net, record)
     return net.cpu().eval(), record
-
-
-def flat_weights(net) -> np.ndarray:
-    """``float32``: the network's parameters and buffers, flat, in ``state_dict`` order."""
-    with torch.no_grad():
-        parts = [t.detach().float().cpu().reshape(-1) for t in net.state_dict().values()]
-        return torch.cat(parts).numpy().astype(np.float32, copy=False)
-
-
-def load_flat(net, flat: torch.Tensor) -> None:
-    """Load :func:`flat_weights`' vector back into a network of the same shape."""
-    from movierec.errors import ModelError
-
-    state = net.state_dict()
-    total = sum(int(t.numel()) for t in state.values())
-    if flat.numel() != total:
-        raise ModelError(f"weights_ holds {flat.numel()} numbers but the network needs {total}")
-    new, pos = {}, 0
-    for key, t in state.items():
-        new[key] = flat[pos : pos + t.numel()].view(t.shape).to(t.dtype).clone()
-        pos += t.numel()
-    net.load_state_dict(new)
