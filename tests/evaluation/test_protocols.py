@@ -242,10 +242,11 @@ def test_p2_matches_naive_reference_with_many_ties(seed, n_items, part):
     ranks, tops, gndcg, n_catalogue, nov = _naive_p2(table, split, 10, part)
     target_items = (split.test if part == "test" else split.valid).item_idx.tolist()
     model = TableScorer(table)
-    for batch_size in (1, 7, None):  # blocks of users must not change anything
-        fr = P.rank_full(model, split, 10, part=part, batch_size=batch_size)
-        np.testing.assert_array_equal(fr.ranks, ranks)
-        np.testing.assert_array_equal(fr.topk, tops)
+    for batch_size in (1, 7, None):  # blocks of users, ranked on 1 or 3 threads: no change
+        for workers in (1, 3):
+            fr = P.rank_full(model, split, 10, part=part, batch_size=batch_size, workers=workers)
+            np.testing.assert_array_equal(fr.ranks, ranks)
+            np.testing.assert_array_equal(fr.topk, tops)
     res = P.evaluate_p2(model, split, 10, part=part)
     assert res["HR@10"] == pytest.approx(np.mean(ranks < 10))
     assert res["NDCG@10"] == pytest.approx(np.mean(np.where(ranks < 10, 1 / np.log2(ranks + 2), 0)))
@@ -356,6 +357,34 @@ def test_p2_scores_users_in_bounded_blocks(monkeypatch):
         assert P.evaluate_p2(model, split, 10) == pytest.approx(whole, nan_ok=True)
         assert max(model.calls) == per_call
         assert sum(model.calls) == len(np.unique(split.test.user_idx))
+
+
+def test_p2_threads_agree_with_one_thread_for_several_targets_per_user():
+    """Blocks ranked on several threads write disjoint slices: with several targets per user
+    (the holdout's shape, where a block's rows are not one target each) every rank, list and
+    genre DCG equals the one-thread result."""
+    full = _random_split(5, 60).train  # rows sorted by user
+    rng = np.random.default_rng(5)
+    is_test = (rng.random(full.n_ratings) < 0.3) & (full.item_idx >= 2)  # items 0, 1 stay
+    several = Split("rnd", full.subset(~is_test), full.subset(is_test))
+    split = several
+    table = np.random.default_rng(5).random((split.train.n_users, split.train.n_items))
+    one = P.rank_full(TableScorer(table), several, 10, batch_size=4, workers=1)
+    many = P.rank_full(TableScorer(table), several, 10, batch_size=4, workers=3)
+    for name in ("ranks", "topk", "genre_dcg", "genre_idcg", "target_list"):
+        np.testing.assert_array_equal(getattr(many, name), getattr(one, name))
+    assert len(one.ranks) > len(one.list_users)  # the case this test is about
+
+
+def test_p2_a_target_in_the_history_is_refused_from_any_thread():
+    """A block ranked on a worker thread that finds a target among the user's history items
+    raises the one-line error in the caller, not a lost exception in a thread."""
+    split = _random_split(6, 60)
+    leaked = replace(split, test=split.train.subset(
+        np.flatnonzero(np.r_[True, np.diff(split.train.user_idx) != 0]), "rnd/leaked"))
+    table = np.random.default_rng(6).random((split.train.n_users, split.train.n_items))
+    with pytest.raises(EvaluationError, match="is also in that user's history"):
+        P.rank_full(TableScorer(table), leaked, 10, batch_size=3, workers=2)
 
 
 def test_p2_says_how_far_it_is_off_a_terminal(monkeypatch, capsys):

@@ -16,7 +16,9 @@ Which part of a split is evaluated (``part``):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ import scipy.sparse as sp
 from movierec.errors import EvaluationError
 from movierec.evaluation import metrics
 from movierec.evaluation.popularity_split import split_hit_rates, tail_items
+from movierec.machine import usable_cores
 from movierec.progress import Progress
 
 if TYPE_CHECKING:
@@ -194,6 +197,7 @@ def rank_full(
     part: str = "test",
     k_genre: int | None = None,
     batch_size: int | None = None,
+    workers: int | None = None,
 ) -> FullRanking:
     """One P2 pass: score every catalogue item for every target user, in blocks of users.
 
@@ -201,7 +205,9 @@ def rank_full(
     the user's history items. Items without a history rating score lowest (below every score the
     model can give, tied with each other). Each user's list holds ``k`` items; genre-NDCG is
     taken over its first ``k_genre`` (default ``k``). ``batch_size`` users per ``score_all`` call
-    (default: about ``CELLS_PER_BLOCK`` scores per block).
+    (default: about ``CELLS_PER_BLOCK`` scores per block). ``workers`` threads rank the scored
+    blocks while the model scores the next one (default: the cores this process may use); the
+    result does not depend on it.
     """
     k_genre = k if k_genre is None else k_genre
     if not 1 <= k_genre <= k:
@@ -233,12 +239,12 @@ def rank_full(
     ranks = np.empty(target.n_ratings, dtype=np.int64)
     g_dcg = np.empty(target.n_ratings)
     g_idcg = np.empty(target.n_ratings)
-    progress = Progress(f"P2 {part}", len(list_users), "users", every=PROGRESS_EVERY,
-                        at_end=False, leave=False)
-    for b0 in range(0, len(list_users), batch_size):
-        bu = list_users[b0 : b0 + batch_size]
-        progress.update(n=len(bu))
-        s = _checked(model, model.score_all(bu), (len(bu), n_items), "score_all")
+
+    def rank_block(b0: int, s: np.ndarray) -> None:
+        """Everything after ``score_all`` for the users ``list_users[b0 : b0 + len(s)]``: their
+        top-k lists, their targets' ranks and genre DCGs, written into disjoint slices (so blocks
+        can run on several threads: numpy releases the GIL in each step)."""
+        bu = list_users[b0 : b0 + len(s)]
         s = np.array(s, dtype=np.promote_types(s.dtype, np.float32))  # own copy, edited below
         lowest = np.finfo(s.dtype).min
         np.maximum(s, lowest, out=s)  # a model's -inf is just "lowest"
@@ -253,8 +259,7 @@ def rank_full(
         r0, r1 = np.searchsorted(t_users, [bu[0], bu[-1] + 1])
         local = t_list[r0:r1] - b0
         items = target.item_idx[r0:r1]
-        s_local = s[local]
-        ts = s_local[np.arange(len(local)), items]
+        ts = s[local, items]
         if not (ts > -np.inf).all():
             bad = int(np.flatnonzero(ts == -np.inf)[0])
             raise EvaluationError(
@@ -262,7 +267,10 @@ def rank_full(
                 f"{int(target.user_ids[bu[local[bad]]])} is also in that user's history; "
                 "a target must not be among the items the model trained on"
             )
-        ranks[r0:r1] = (s_local >= ts[:, None]).sum(axis=1) - 1
+        # one target per user in order (leave-one-out): the block's rows as they are, no copy
+        one_each = len(local) == len(bu) and bool((local == np.arange(len(bu))).all())
+        s_local = s if one_each else s[local]
+        ranks[r0:r1] = np.count_nonzero(s_local >= ts[:, None], axis=1) - 1
         # candidates per genre set: the catalogue's, less the user's history items
         seen = set_of[rows.indices] + n_sets * np.repeat(np.arange(len(bu)), np.diff(rows.indptr))
         counts = catalogue_sets - np.bincount(seen, minlength=len(bu) * n_sets).reshape(
@@ -270,6 +278,26 @@ def rank_full(
         g_dcg[r0:r1], g_idcg[r0:r1] = metrics.genre_dcg_from_counts(
             topk[b0 + local, :k_genre], items, counts[local], sets
         )
+
+    progress = Progress(f"P2 {part}", len(list_users), "users", every=PROGRESS_EVERY,
+                        at_end=False, leave=False)
+    workers = usable_cores() if workers is None else workers
+    if workers < 1:
+        raise EvaluationError(f"P2 needs workers >= 1, got {workers}")
+    # The model scores block after block on this thread, with its own threads as always; the
+    # ranking of each scored block goes to a pool of `workers` threads. At most workers + 1
+    # scored blocks wait at once, so memory stays a few blocks whatever the number of users.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[None]] = deque()
+        for b0 in range(0, len(list_users), batch_size):
+            bu = list_users[b0 : b0 + batch_size]
+            s = _checked(model, model.score_all(bu), (len(bu), n_items), "score_all")
+            while len(pending) > workers:
+                pending.popleft().result()  # raises a block's error here, in order
+            pending.append(pool.submit(rank_block, b0, s))
+            progress.update(n=len(bu))
+        for future in pending:
+            future.result()
     progress.close()
     return FullRanking(
         list_users=list_users,
