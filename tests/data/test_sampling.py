@@ -122,3 +122,19 @@ def test_a_user_with_nothing_unrated_is_an_error():
     m = sp.csr_matrix(np.ones((2, 3)))
     with pytest.raises(MovierecError, match="user_idx 1 has rated every item"):
         sample_unrated(m, np.array([1]), 2, np.random.default_rng(0))
+
+
+def test_negatives_say_how_far_they_are_off_a_terminal(monkeypatch, capsys):
+    """Drawing ML-20M's 138K rows of negatives takes ~10 s: off a terminal it prints lines of
+    users drawn so far (and of how many), and the draws are the recipe's whatever the chunks."""
+    import movierec.data.sampling as sampling
+
+    ds = synthetic(seed=5)
+    test = leave_one_out(ds).test.subset(np.arange(1, ds.n_users))
+    whole = sample_negatives(ds, test, n=10, seed=3)
+    monkeypatch.setattr(sampling, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(sampling, "PROGRESS_ROWS", 7)
+    chunked = sample_negatives(ds, test, n=10, seed=3)
+    np.testing.assert_array_equal(chunked, whole)
+    lines = [x for x in capsys.readouterr().err.splitlines() if "negatives per test rating" in x]
+    assert lines and lines[0].startswith(f"10 negatives per test rating: users 7/{test.n_ratings} ")

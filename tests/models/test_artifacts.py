@@ -212,3 +212,20 @@ def test_two_saves_to_one_path_one_wins_the_other_says_why(tmp_path):
         "artifact right now" in outs[1]
     assert type(Recommender.load(target)).__name__ == "Popularity"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]  # no .old-*, no .tmp-*
+
+
+def test_a_large_save_says_how_far_it_is_and_loads_back_the_same(fitted, tmp_path, monkeypatch,
+                                                                  capsys):
+    """The arrays are written one by one (np.savez's format, so ``np.load`` reads them) with a
+    progress line off a terminal: an ML-32M NeuMF artifact is ~100 MB."""
+    model = fitted("ials")
+    monkeypatch.setattr(artifacts, "PROGRESS_EVERY", 0.0)
+    path = artifacts.save(model, tmp_path / "a")
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("saving ")]
+    assert lines and " MB " in lines[0]
+    back = artifacts.load(path)
+    for name in model.learned:
+        np.testing.assert_array_equal(np.asarray(getattr(back, name)),
+                                      np.asarray(getattr(model, name)))
+    with np.load(path / artifacts.MODEL_FILE, allow_pickle=False) as z:
+        assert {"seen.indptr", "seen.indices"} <= set(z.files)
