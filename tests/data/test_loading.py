@@ -208,3 +208,19 @@ def test_data_dir_that_is_a_file_is_one_clear_error(tmp_path):
         loading.load_dataset("ml-100k", data_dir=afile)
     with pytest.raises(DatasetNotFoundError, match="is a file; give a release name"):
         loading.load_dataset(afile)
+
+
+def test_a_large_release_says_when_its_parse_starts_and_ends(ml100k_copy, tmp_path, monkeypatch,
+                                                          capsys):
+    """ML-32M parses for ~18 s in one polars call: a large release gets a line when parsing
+    (and caching) starts and when it ends with the time; a small one stays silent."""
+    monkeypatch.setenv("MOVIEREC_CACHE", str(tmp_path / "cache1"))
+    loading.load_dataset(ml100k_copy)
+    assert "parsing" not in capsys.readouterr().err
+    monkeypatch.setattr(loading, "LARGE_INPUT_BYTES", 1)
+    monkeypatch.setenv("MOVIEREC_CACHE", str(tmp_path / "cache2"))
+    loading.load_dataset(ml100k_copy)
+    err = capsys.readouterr().err.splitlines()
+    assert any(x.startswith("parsing ml-100k (") and "MB of files" in x for x in err)
+    assert any(x.startswith("parsing ml-100k: done in ") for x in err)
+    assert any(x.startswith("caching ml-100k: done in ") for x in err)

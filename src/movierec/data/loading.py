@@ -13,11 +13,15 @@ another process writing it) costs one warning and a parse of the source files, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +67,33 @@ def load_dataset(
     cached = _read_cache(target, name)
     if cached is not None:
         return cached
-    dataset = read_folder(folder, layout, name)
-    _write_cache(dataset, target)
+    with _said(f"parsing {name}", folder):
+        dataset = read_folder(folder, layout, name)
+    with _said(f"caching {name}", folder):
+        _write_cache(dataset, target)
     return dataset
+
+
+LARGE_INPUT_BYTES = 64 << 20
+"""Source files at least this large (ML-10M and up: parsing takes seconds) get stage lines."""
+
+
+@contextlib.contextmanager
+def _said(what: str, folder: Path) -> Iterator[None]:
+    """A line on stderr when a step on a large release starts and when it ends, with its time;
+    one polars call cannot say how far it is, so this is the parse's progress (ML-32M: ~18 s).
+    Silent for small releases."""
+    try:
+        size = sum(f.stat().st_size for f in source_files(folder))
+    except Exception:  # the reader will say what is wrong with the folder
+        size = 0
+    if size < LARGE_INPUT_BYTES:
+        yield
+        return
+    started = time.monotonic()
+    print(f"{what} ({size / 2**20:,.0f} MB of files)...", file=sys.stderr, flush=True)
+    yield
+    print(f"{what}: done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 def cache_path(folder: str | os.PathLike, name: str, layout: Layout | None = None) -> Path:
