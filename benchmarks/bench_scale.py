@@ -15,6 +15,9 @@ memory at a time; the lock wait is not timed):
 * ``p1_<model>`` / ``p2_<model>``: ``movierec evaluate --artifact ... --protocol p1|p2``
   (P2: full ranking over every user);
 * ``artifact_<model>``: load the artifact and save it again (driver);
+* ``neumf_torchrun``: the ``neumf_epoch`` run under ``torchrun --standalone --nproc-per-node
+  2`` (Lightning DDP, gloo: the README's multi-machine command on one machine), one thread per
+  process; samples per second per process and in total;
 * ``serve_<model>``: ``movierec serve --artifact ...`` as the README starts it: seconds until
   ``/health`` answers, then ``--requests`` new-person requests (``POST /recommendations``, 5
   picks among the 500 most rated movies, one at a time), p50 / p99 in ms.
@@ -46,7 +49,9 @@ from movierec.machine import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("parse", "split", "ials_fit", "neumf_epoch", "p1_ials", "p2_ials", "p1_neumf",
-          "p2_neumf", "artifact_ials", "artifact_neumf", "serve_ials", "serve_neumf")
+          "p2_neumf", "artifact_ials", "artifact_neumf", "serve_ials", "serve_neumf",
+          "neumf_torchrun")
+TORCHRUN_PROCESSES = 2
 NEUMF_SHAPE = {"factors": 64, "mlp_factors": 64, "layers": [128, 64], "dropout": 0.2}
 ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
 
@@ -144,8 +149,11 @@ def write_configs(work: Path, release: str) -> dict[str, Path]:
     neumf = {**base, "model": {"name": "neumf", "params": {
         **NEUMF_SHAPE, "n_negatives": 4, "batch_size": 32768, "epochs": 1, "pretrain": False,
         "lr": 0.001}}, "run": {"num_threads": 2}}
+    # the same epoch under torchrun: Lightning DDP, each process one thread of the two cores
+    ddp = {**neumf, "run": {"num_threads": 1, "trainer": "lightning", "strategy": "ddp",
+                            "devices": TORCHRUN_PROCESSES}}
     paths = {}
-    for name, cfg in (("ials", ials), ("neumf", neumf)):
+    for name, cfg in (("ials", ials), ("neumf", neumf), ("neumf_ddp", ddp)):
         paths[name] = work / f"{name}.yaml"
         paths[name].write_text(yaml.safe_dump(cfg, sort_keys=False))
     return paths
@@ -213,6 +221,15 @@ def serve_stage(artifact: Path, release_items: list[int], requests: int, env: di
             proc.wait()
         if lock_fd is not None:
             lock_fd.close()
+
+
+def _epoch_samples(release: str) -> int:
+    """Samples in one NeuMF epoch of the run: the train part's ratings (every rating less one
+    per user, ``split: generate``) times 1 + 4 negatives."""
+    from movierec.data.loading import load_dataset
+
+    ds = load_dataset(release)
+    return (ds.n_ratings - ds.n_users) * 5
 
 
 def popular_items(release: str, n: int = 500) -> list[int]:
@@ -315,6 +332,18 @@ def main() -> None:
             figures, out = timed(cli("train", str(configs[model]), "--out",
                                      str(artifacts[model]), "--force"), lock, env)
             extra = {"fit_s": _fit_seconds(out)}
+        elif stage == "neumf_torchrun":
+            torchrun = Path(sys.executable).with_name("torchrun")
+            figures, out = timed([str(torchrun), "--standalone", "--nproc-per-node",
+                                  str(TORCHRUN_PROCESSES), "-m", "movierec.cli", "train",
+                                  str(configs["neumf_ddp"]), "--out",
+                                  str(work / "artifact-neumf-ddp"), "--force"], lock, env)
+            fit = _fit_seconds(out)
+            samples = _epoch_samples(release)
+            extra = {"fit_s": fit, "processes": TORCHRUN_PROCESSES, "epoch_samples": samples}
+            if fit:
+                extra["samples_per_s_total"] = round(samples / fit)
+                extra["samples_per_s_per_process"] = round(samples / fit / TORCHRUN_PROCESSES)
         elif stage.startswith(("p1_", "p2_")):
             protocol, model = stage.split("_")
             figures, out = timed(cli("evaluate", "--artifact", str(artifacts[model]),
