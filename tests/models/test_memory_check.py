@@ -88,3 +88,25 @@ def test_evaluate_refuses_before_building_the_split(real_data_dir, monkeypatch, 
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "EASE needs ~" in err and "sparse-ease" in err and "Traceback" not in err
+
+
+def test_the_full_softmax_of_a_sequential_model_at_ml32m_is_refused_with_sampled_losses():
+    """SASRec's `loss: ce` holds positions x items floats three times: at ML-32M's 87,585 items
+    and 128 users x 200 positions a step that is ~27 GiB, which a 24 GiB machine does not have;
+    the refusal names the sampled losses, which need a few GiB."""
+    shape = (200_948, 87_585, 32_000_204)
+    ce = get_class("sasrec").estimate_cost(*shape, {"max_len": 200, "batch_size": 128})
+    assert 24 * GIB < ce.memory_bytes < 32 * GIB
+    assert "loss: sampled" in ce.alternative and "87,585 items" in ce.note
+    sampled = get_class("sasrec").estimate_cost(*shape, {"max_len": 200, "loss": "sampled"})
+    assert sampled.memory_bytes < 4 * GIB
+    small = get_class("sasrec").estimate_cost(*shape, {"max_len": 50, "batch_size": 32})
+    assert small.memory_bytes < ce.memory_bytes / 5  # the cost follows positions x items
+    for name in ("gru4rec", "bert4rec"):
+        assert get_class(name).estimate_cost(*shape, {"max_len": 200}).memory_bytes > 4 * GIB
+
+
+def test_a_sequential_fit_is_refused_before_training(planted, monkeypatch):
+    monkeypatch.setattr(movierec.machine, "available_memory", lambda: 1_000)
+    with pytest.raises(ModelError, match=r"SASRec.* needs ~.*loss: sampled"):
+        create("sasrec", epochs=1).fit(planted.train)

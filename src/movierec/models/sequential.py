@@ -29,7 +29,7 @@ from pydantic import Field, model_validator
 from movierec.data.dataset import Dataset
 from movierec.data.sequences import History, history_of, pick_window
 from movierec.errors import ModelError
-from movierec.models.base import Recommender, register
+from movierec.models.base import Cost, Recommender, register
 from movierec.models.params import Params
 from movierec.options import FitOptions
 
@@ -104,6 +104,29 @@ class SequentialRecommender(Recommender):
 
     def typed_params(self) -> SequentialParams:
         return cast("SequentialParams", super().typed_params())
+
+    @classmethod
+    def estimate_cost(cls, n_users: int, n_items: int, n_interactions: int,
+                      params: dict[str, Any]) -> Cost:
+        """The full-softmax loss (``loss: ce``) holds ``positions x n_items`` float32 three times
+        at its peak (logits' log-softmax and two gradients), positions = ``batch_size x max_len``
+        (BERT4Rec: the masked share); ML-32M's 87,585 items at batch 128 x 200 need ~27 GB. The
+        other losses score ``n_negatives + 1`` items per position. Plus the item table with its
+        two Adam moments, the scoring blocks and the sparse train data."""
+        base = super().estimate_cost(n_users, n_items, n_interactions, params)
+        p = cls.Params(**{k: v for k, v in params.items() if k in cls.Params.model_fields})
+        positions = p.batch_size * p.max_len
+        if cls.masked_training:
+            positions = int(positions * cast("BERT4RecParams", p).mask_prob) + p.batch_size
+        per_position = n_items if p.loss == "ce" else (
+            2 if p.loss == "bce" else p.n_negatives + 1)
+        loss_bytes = 3 * 4 * positions * per_position
+        tables = 4 * 4 * (n_items + 2) * p.hidden + 4 * SCORE_USERS * n_items
+        note = (f"the full-softmax loss over {n_items:,} items for {positions:,} positions a step"
+                if p.loss == "ce" else f"the {p.loss} loss and the item table")
+        return Cost(base.memory_bytes + loss_bytes + tables, note,
+                    "use `loss: sampled` or `loss: gbce` (n_negatives items a position), or a "
+                    "smaller batch_size or max_len")
 
     def _make_net(self, n_items: int):
         raise NotImplementedError
