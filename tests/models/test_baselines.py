@@ -217,3 +217,17 @@ def binary_sparse(ds: Dataset):
     x = ds.csr.copy()
     x.data[:] = 1.0
     return x
+
+
+def test_item_item_neighbours_say_how_far_they_are(planted, monkeypatch, capsys):
+    """ML-32M's neighbour computation runs for many minutes: off a terminal it prints lines of
+    target items done (and of how many), and the graph is the same as without them."""
+    import movierec.models.baselines as baselines
+
+    quiet = create("itemknn", k=5).fit(planted.train).similarity_
+    monkeypatch.setattr(baselines, "PROGRESS_EVERY", 0.0)
+    loud = create("itemknn", k=5).fit(planted.train).similarity_
+    assert (quiet != loud).nnz == 0
+    lines = [x for x in capsys.readouterr().err.splitlines()
+             if x.startswith("item-item neighbours: items ")]
+    assert lines and lines[-1].split()[3] == f"{planted.train.n_items}/{planted.train.n_items}"

@@ -21,6 +21,7 @@ from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import SCORE_BLOCK, Cost, Recommender, Shape, register
 from movierec.options import FitOptions
+from movierec.progress import Progress
 
 EASE_WARN_ITEMS = 10_000
 """EASE inverts a dense item x item matrix: above this many items it warns (memory, time)."""
@@ -113,6 +114,8 @@ class Popularity(Recommender):
 
 
 # ---------------------------------------------------------------------- item-item, sparse
+PROGRESS_EVERY = 5.0
+"""Seconds between the progress lines of a long neighbour computation off a terminal."""
 COOCCURRENCE_BYTES = 100
 """Bytes :func:`top_k_cooccurrence` holds per co-occurrence entry of a block in flight (the
 sparse product, pair indices, strengths, sort order and their filtered copies)."""
@@ -143,6 +146,9 @@ def top_k_cooccurrence(
     cuts = np.searchsorted(np.cumsum(est), np.arange(budget, est.sum(), budget))
     edges = np.unique(np.r_[0, cuts, n])
     rows, cols, vals = [], [], []
+    # ML-32M: ~1e9 co-occurring pairs, many minutes: say how far it is
+    progress = Progress("item-item neighbours", n, "items", every=PROGRESS_EVERY, at_end=False,
+                        leave=False)
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         co = (xt[lo:hi] @ x).tocsr()  # row r: co-occurrence of target lo + r with every item
         co.sort_indices()
@@ -161,6 +167,8 @@ def top_k_cooccurrence(
         rows.append(i[top].astype(np.int32))
         cols.append(j[top].astype(np.int32))
         vals.append(w[top].astype(np.float32))
+        progress.update(n=int(hi - lo))
+    progress.close()
     return sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
     )
