@@ -231,3 +231,15 @@ def test_item_item_neighbours_say_how_far_they_are(planted, monkeypatch, capsys)
     lines = [x for x in capsys.readouterr().err.splitlines()
              if x.startswith("item-item neighbours: items ")]
     assert lines and lines[-1].split()[3] == f"{planted.train.n_items}/{planted.train.n_items}"
+
+
+def test_sparse_ease_regressions_say_how_far_they_are(planted, monkeypatch, capsys):
+    """After the neighbours, sparse-EASE solves one small regression per item (ML-32M: 87K of
+    them, minutes): off a terminal that stage prints its own lines too."""
+    import movierec.models.baselines as baselines
+
+    monkeypatch.setattr(baselines, "PROGRESS_EVERY", 0.0)
+    create("sparse-ease", k=5).fit(planted.train)
+    lines = [x for x in capsys.readouterr().err.splitlines()
+             if x.startswith("sparse-ease regressions: items ")]
+    assert lines

@@ -28,9 +28,11 @@ from pydantic import Field
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
+from movierec.models import baselines
 from movierec.models.base import SCORE_BLOCK, Cost, Recommender, Shape, register
 from movierec.models.baselines import COOCCURRENCE_BYTES, top_k_cooccurrence
 from movierec.options import FitOptions
+from movierec.progress import Progress
 
 GRAM_ITEMS = 16_384
 """Most neighbour items whose exact Gram is held dense at once (1 GiB of float32); targets
@@ -83,6 +85,8 @@ class SparseEASE(Recommender):
         rhs = np.floor(rhs)  # the co-occurrence counts G_Nj themselves
         diag = counts + float(self.l2)
         rows, cols, vals = [], [], []
+        progress = Progress("sparse-ease regressions", len(targets), "items",
+                            every=baselines.PROGRESS_EVERY, at_end=False, leave=False)
         for group in _groups(nb, valid_slot, GRAM_ITEMS):
             items = np.unique(nb[group][valid_slot[group]])
             gram = _dense_gram(x, items)  # exact G over the group's neighbours
@@ -99,6 +103,8 @@ class SparseEASE(Recommender):
                 rows.append(nb[g][ok])
                 cols.append(np.broadcast_to(targets[g][:, None], ok.shape)[ok])
                 vals.append(b[ok].astype(np.float32))
+                progress.update(n=len(g))
+        progress.close()
         if not rows:
             self.item_weights_ = sp.csr_matrix((n, n), dtype=np.float32)
             return
