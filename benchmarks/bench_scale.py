@@ -24,6 +24,8 @@ peak_rss_gb (the largest process), load average before and after, the machine, a
 command printed as figures. Rows also go to ``--out`` (JSON lines) as they come.
 
     python benchmarks/bench_scale.py --preset ml-20m
+    python benchmarks/bench_scale.py --preset ml-20m --stages neumf_epoch,p2_neumf \
+        --neumf-set precision=bf16-mixed --neumf-set fused_optimizer=true
     python benchmarks/bench_scale.py --preset ml-32m --stages parse,split,ials_fit,p2_ials
     python benchmarks/bench_scale.py --dataset ml-20m --data-dir ~/movielens   # a real release
 """
