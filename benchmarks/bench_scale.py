@@ -27,6 +27,8 @@ peak_rss_gb (the largest process), load average before and after, the machine, a
 command printed as figures. Rows also go to ``--out`` (JSON lines) as they come.
 
     python benchmarks/bench_scale.py --preset ml-20m
+    python benchmarks/bench_scale.py --preset ml-20m --stages neumf_epoch,p2_neumf \
+        --neumf-set precision=bf16-mixed --neumf-set fused_optimizer=true
     python benchmarks/bench_scale.py --preset ml-32m --stages parse,split,ials_fit,p2_ials
     python benchmarks/bench_scale.py --dataset ml-20m --data-dir ~/movielens   # a real release
 """
@@ -140,15 +142,30 @@ print(json.dumps({{"load_s": round(loaded, 2), "save_s": round(time.perf_counter
 """
 
 
-def write_configs(work: Path, release: str) -> dict[str, Path]:
-    """The iALS and NeuMF configs of the run (``movierec train`` YAML)."""
+def neumf_settings(pairs: list[str]) -> dict:
+    """``--neumf-set KEY=VALUE`` pairs as NeuMF hyper-parameters (values read as YAML, as in a
+    config: ``precision=bf16-mixed``, ``fused_optimizer=true``)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--neumf-set {pair!r}: expected KEY=VALUE, e.g. precision=bf16-mixed")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def write_configs(work: Path, release: str, neumf_extra: dict | None = None) -> dict[str, Path]:
+    """The iALS and NeuMF configs of the run (``movierec train`` YAML); ``neumf_extra``: more
+    NeuMF hyper-parameters, exactly as a user would put them under ``model.params``."""
     import yaml
 
     base = {"dataset": release, "split": "generate", "seed": 0}
     ials = {**base, "model": {"name": "ials", "params": {"factors": 64, "iterations": 15}}}
     neumf = {**base, "model": {"name": "neumf", "params": {
         **NEUMF_SHAPE, "n_negatives": 4, "batch_size": 32768, "epochs": 1, "pretrain": False,
-        "lr": 0.001}}, "run": {"num_threads": 2}}
+        "lr": 0.001, **(neumf_extra or {})}}, "run": {"num_threads": 2}}
     # the same epoch under torchrun: Lightning DDP, each process one thread of the two cores
     ddp = {**neumf, "run": {"num_threads": 1, "trainer": "lightning", "strategy": "ddp",
                             "devices": TORCHRUN_PROCESSES}}
@@ -282,7 +299,11 @@ def main() -> None:
     ap.add_argument("--lock", default="/work/wt/heavy.lock",
                     help="flock file held by every stage ('' for none)")
     ap.add_argument("--out", help="also append the JSON rows to this file")
+    ap.add_argument("--neumf-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a NeuMF hyper-parameter of the run's config, e.g. precision=bf16-mixed "
+                         "or fused_optimizer=true (repeatable); stated in the NeuMF rows")
     args = ap.parse_args()
+    neumf_extra = neumf_settings(args.neumf_set)
     if bool(args.preset) == bool(args.dataset):
         ap.error("give --preset or --dataset")
     cache = Path(args.cache)
@@ -299,7 +320,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     env = _env(work)
     lock = args.lock or None
-    configs = write_configs(work, release)
+    configs = write_configs(work, release, neumf_extra)
     artifacts = {m: work / f"artifact-{m}" for m in ("ials", "neumf")}
     machine = machine_info()
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -310,6 +331,8 @@ def main() -> None:
     def emit(stage: str, figures: dict, extra: dict) -> None:
         row = {"benchmark": "scale", "dataset": label, "stage": stage, **figures, **extra,
                "cpu": machine["cpu"], "cpus": machine["cpus"]}
+        if "neumf" in stage and neumf_extra:
+            row["neumf_params"] = neumf_extra
         print(json.dumps(row), flush=True)
         if args.out:
             with open(args.out, "a") as f:

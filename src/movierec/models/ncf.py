@@ -77,12 +77,16 @@ class NCFRecommender(Recommender):
         if cached is not None and cached[0] is self.weights_:
             return cached[1]
 
+        import torch
+
         from movierec.training.flat import load_flat
-        from movierec.training.networks import set_interactions
+        from movierec.training.networks import set_interactions, set_score_dtype
 
         net = self._make_net(self.n_users_, self.n_items_)
         load_flat(net, self.weights_)
         set_interactions(net, self.seen_.indptr, self.seen_.indices)
+        if self.typed_params().precision in ("bf16", "bf16-mixed"):
+            set_score_dtype(net, torch.bfloat16)  # full ranking's layers; scores stay float32
         net.eval()
         self._net_cache = (self.weights_, net)
         return net

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["GMF", "MLP", "NeuMF", "gather", "halving_tower", "init_neumf_from", "mark_sparse"]
+__all__ = ["GMF", "MLP", "NeuMF", "gather", "halving_tower", "init_neumf_from", "mark_sparse",
+           "set_score_dtype"]
 
 
 def halving_tower(last: int, n_layers: int) -> list[int]:
@@ -52,6 +53,7 @@ class _Tower(nn.Module):
         self.rest = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
         self.dropout = float(dropout)
         self.out_dim = layers[-1]
+        self.score_dtype: torch.dtype | None = None  # see grid_scores and set_score_dtype
 
     @staticmethod
     def _project(layer: nn.Linear, table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -60,67 +62,93 @@ class _Tower(nn.Module):
             return nn.functional.embedding(idx, layer(table))
         return layer(gather(table, idx))
 
-    def _top(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._drop(torch.relu(x))
+    def _top(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``drop(relu(...))`` through the layers, then ``@ w``. Dropout multiplies by a 0/1
+        mask only; its ``1 / (1 - p)`` goes into the next layer's weights (or ``w``), the same
+        function with two fewer passes over the batch per layer."""
+        x, scale = self._drop(torch.relu(x))
         for layer in self.rest:
-            x = self._drop(torch.relu(layer(x)))
-        return x
+            weight = layer.weight if scale == 1.0 else layer.weight * scale
+            x, scale = self._drop(torch.relu(nn.functional.linear(x, weight, layer.bias)))
+        return x @ (w if scale == 1.0 else w * scale)
 
     def forward(
-        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor
+        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor,
+        w: torch.Tensor,
     ) -> torch.Tensor:
-        """Last layer ``(B, out_dim)`` for the pairs ``(u[b], i[b])``."""
+        """``last layer @ w``, ``(B,)``, for the pairs ``(u[b], i[b])``."""
         hu = self._project(self.first_user, user_table, u)
-        return self._top(hu + self._project(self.first_item, item_table, i))
+        return self._top(hu + self._project(self.first_item, item_table, i), w)
 
     def groups(
-        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor
+        self, user_table: torch.Tensor, item_table: torch.Tensor, u: torch.Tensor, i: torch.Tensor,
+        w: torch.Tensor,
     ) -> torch.Tensor:
-        """Last layer ``(G, m, out_dim)`` for user ``u[g]`` with each of items ``i[g, :]``."""
+        """``last layer @ w``, ``(G, m)``, for user ``u[g]`` with each of items ``i[g, :]``."""
         hu = self._project(self.first_user, user_table, u)
-        return self._top(hu[:, None, :] + self._project(self.first_item, item_table, i))
+        return self._top(hu[:, None, :] + self._project(self.first_item, item_table, i), w)
 
     def grid(
-        self, user_vecs: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor
+        self, user_vecs: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor,
+        w: torch.Tensor,
     ) -> torch.Tensor:
-        """Last layer ``(U, M, out_dim)`` for every (user vector, item) pair."""
+        """``last layer @ w``, ``(U, M)``, for every (user vector, item) pair."""
         hu = self.first_user(user_vecs)
-        return self._top(hu[:, None, :] + self._item_half(item_table, items)[None])
+        return self._top(hu[:, None, :] + self._item_half(item_table, items)[None], w)
 
     def grid_scores(self, user_vecs: torch.Tensor, item_table: torch.Tensor,
                     items: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``grid(...) @ w`` ``(U, M)`` without the ``(U, M, width)`` layers in memory: blocks of
         :data:`GRID_USERS` users times :data:`GRID_ITEMS` items stay in cache (~3x faster on
         ML-20M's 26,744 items than whole rows, and memory no longer grows with the catalogue).
-        The first layer's item half is computed once per item (see :meth:`_item_half`)."""
+        The first layer's item half is computed once per item (see :meth:`_item_half`).
+
+        With :attr:`score_dtype` bfloat16 (:func:`set_score_dtype`) the layers run in bfloat16
+        (AMX / AVX512-BF16 matrix products where the CPU has them) and the last product, ``@
+        w``, in float32, so the scores are float32 and do not tie more than they do."""
         hu = self.first_user(user_vecs)
-        hi = self._item_half(item_table, items)
+        low = self.score_dtype
+        hi = self._item_half(item_table, items, low)
         out = torch.empty(hu.shape[0], hi.shape[0], dtype=torch.result_type(hu, w))
+        if low is not None:
+            hu = hu.to(low)
+        rest = [(layer.weight if low is None else layer.weight.to(low),
+                 layer.bias if low is None or layer.bias is None else layer.bias.to(low))
+                for layer in self.rest]
+        w_out = w.to(out.dtype)
         for s in range(0, hu.shape[0], GRID_USERS):
             a = hu[s : s + GRID_USERS, None, :]
             for c in range(0, hi.shape[0], GRID_ITEMS):
-                x = torch.relu(a + hi[None, c : c + GRID_ITEMS])
-                for layer in self.rest:
-                    x = torch.relu(layer(x))
-                out[s : s + GRID_USERS, c : c + GRID_ITEMS] = x @ w
+                x = torch.add(a, hi[None, c : c + GRID_ITEMS]).relu_()  # no gradients here
+                for weight, bias in rest:
+                    x = nn.functional.linear(x, weight, bias).relu_()
+                out[s : s + GRID_USERS, c : c + GRID_ITEMS] = x.to(out.dtype) @ w_out
         return out
 
-    def _item_half(self, item_table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """The first layer's item half for ``items``. Scoring (eval mode, no gradients) keeps the
-        whole table's projection, computed once, since it does not depend on the user."""
+    def _item_half(self, item_table: torch.Tensor, items: torch.Tensor,
+                   dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The first layer's item half for ``items`` (in ``dtype``; None: as computed). Scoring
+        (eval mode, no gradients) keeps the whole table's projection, computed once, since it
+        does not depend on the user."""
         if self.training or torch.is_grad_enabled():
             self._items_projected = None
-            return self._project(self.first_item, item_table, items)
+            half = self._project(self.first_item, item_table, items)
+            return half if dtype is None else half.to(dtype)
         cached = getattr(self, "_items_projected", None)
-        if cached is None or cached[0] is not item_table or cached[1] != item_table._version:
-            cached = (item_table, item_table._version, self.first_item(item_table))
+        if (cached is None or cached[0] is not item_table or cached[1] != item_table._version
+                or cached[2] != dtype):
+            projected = self.first_item(item_table)
+            cached = (item_table, item_table._version, dtype,
+                      projected if dtype is None else projected.to(dtype))
             self._items_projected = cached
-        return nn.functional.embedding(items, cached[2])
+        return nn.functional.embedding(items, cached[3])
 
-    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+    def _drop(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """``(x * mask, scale)``: dropout without its rescaling, which the caller applies."""
         if self.dropout > 0 and self.training:
-            return fast_dropout(x, self.dropout)
-        return x
+            keep, scale = dropout_mask(x, self.dropout)
+            return x * keep, scale
+        return x, 1.0
 
 
 def gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -145,18 +173,28 @@ def mark_sparse(net: nn.Module, max_rows_touched: int, factor: int = 4) -> list[
     return marked
 
 
-def fast_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
-    """Dropout whose mask comes from random bytes (``p`` rounded to a multiple of 1/256): one
-    64-bit draw masks eight elements, about 3x faster than ``nn.functional.dropout`` on CPU,
-    where the random draws dominate. Uses torch's global generator (seeded runs repeat)."""
+def dropout_mask(x: torch.Tensor, p: float) -> tuple[torch.Tensor, float]:
+    """A dropout mask for ``x``: ``(keep, scale)`` with ``keep`` 0/1 in ``x``'s shape and dtype
+    and ``scale = 1 / (1 - p')``, ``p'`` being ``p`` rounded to a multiple of 1/256 (``keep`` all
+    ones and scale 1 when that is 0). The mask comes from random bytes: one 64-bit draw masks
+    eight elements, about 3x faster than ``nn.functional.dropout`` on CPU, where the random draws
+    dominate. Uses torch's global generator (seeded runs repeat)."""
     k = min(255, max(0, round(p * 256)))
     if k == 0:
-        return x
+        return torch.ones_like(x), 1.0
     n = x.numel()
     words = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64,
                           device=x.device)
-    keep = words.view(torch.uint8)[:n].view(x.shape) >= k
-    return x * keep * (256.0 / (256 - k))
+    keep = (words.view(torch.uint8)[:n].view(x.shape) >= k).to(x.dtype)
+    return keep, 256.0 / (256 - k)
+
+
+def fast_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """``nn.functional.dropout(x, p)`` with the mask of :func:`dropout_mask`."""
+    if min(255, max(0, round(p * 256))) == 0:
+        return x
+    keep, scale = dropout_mask(x, p)
+    return x * keep * scale
 
 
 def _embedding(n: int, dim: int, std: float) -> nn.Embedding:
@@ -325,14 +363,14 @@ class MLP(_FreeUsers):
                         else None)
 
     def _pairs(self, u, i, w):
-        return self.tower(self.user_table(), self.item.weight, u, i) @ w
+        return self.tower(self.user_table(), self.item.weight, u, i, w)
 
     def _groups(self, u, items, w):
-        return self.tower.groups(self.user_table(), self.item.weight, u, items) @ w
+        return self.tower.groups(self.user_table(), self.item.weight, u, items, w)
 
     def _grid(self, user_vecs, items, w):
         if torch.is_grad_enabled() or self.training:
-            return self.tower.grid(user_vecs, self.item.weight, items) @ w
+            return self.tower.grid(user_vecs, self.item.weight, items, w)
         return self.tower.grid_scores(user_vecs, self.item.weight, items, w)
 
     def item_tables(self) -> list[torch.Tensor]:
@@ -388,6 +426,15 @@ class NeuMF(_Scorer):
 
     def new_user_vector(self, items: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.gmf.new_user_vector(items), self.mlp.new_user_vector(items)])
+
+
+def set_score_dtype(net: nn.Module, dtype: torch.dtype | None) -> None:
+    """Score every (user, item) grid of ``net``'s MLP towers with layers in ``dtype``
+    (``torch.bfloat16``; None: the weights' float32). Training is not affected: it uses the
+    precision of its autocast."""
+    for module in net.modules():
+        if isinstance(module, _Tower):
+            module.score_dtype = dtype
 
 
 def set_interactions(net: nn.Module, indptr, indices) -> None:
