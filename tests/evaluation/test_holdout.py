@@ -147,7 +147,7 @@ def test_p5_splits_hits_by_popularity_as_the_book_says(seed):
     table = np.random.default_rng(seed + 5).integers(0, 4, (full.n_users, full.n_items))
     k = 5
     pop = np.zeros(full.n_items, dtype=int)
-    for u, i in set(zip(split.train.user_idx.tolist(), split.train.item_idx.tolist(),
+    for _u, i in set(zip(split.train.user_idx.tolist(), split.train.item_idx.tolist(),
                         strict=True)):
         pop[i] += 1
     known = sorted(set(split.train.item_idx.tolist()) | set(split.test.item_idx.tolist()))

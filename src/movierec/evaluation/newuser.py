@@ -256,7 +256,8 @@ def evaluate_p4(
     ``NDCG@k``, ``Recall@k`` (hits / min(k, targets)), ``Coverage@k``, ``Novelty@k``,
     ``PopularityPercentile@k``, ``TailHR@k`` / ``HeadHR@k`` / ``TailTargets`` (targets among the
     20% least-rated catalogue movies vs the rest, :mod:`movierec.evaluation.popularity_split`),
-    ``Diversity@k``, ``GenreNDCG@k`` (:func:`genre_ndcg_of_people`), ``UnknownPicks`` (share of picks without a train rating),
+    ``Diversity@k``, ``GenreNDCG@k`` (:func:`genre_ndcg_of_people`), ``UnknownPicks`` (share
+    of picks without a train rating),
     ``TargetsPerUser`` and ``FoldInMs`` (mean fold-in + scoring time per person).
 
     ``model`` must be fitted on ``split.train``. An ``n`` that leaves no user gives a row with
