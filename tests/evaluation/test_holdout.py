@@ -136,3 +136,30 @@ def test_validation_split_never_touches_test():
     valid_pairs = set(zip(valid.test.user_idx.tolist(), valid.test.item_idx.tolist(),
                           strict=True))
     assert not test_pairs & valid_pairs
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_p5_splits_hits_by_popularity_as_the_book_says(seed):
+    """TailHR/HeadHR: each held-out item counts once; the tail is the least-rated fifth of the
+    movies rated in train or held out (ties by index), as P2's."""
+    full = _full(seed)
+    split = H.holdout_split(full, 0.3, "random", seed=seed)
+    table = np.random.default_rng(seed + 5).integers(0, 4, (full.n_users, full.n_items))
+    k = 5
+    pop = np.zeros(full.n_items, dtype=int)
+    for _u, i in set(zip(split.train.user_idx.tolist(), split.train.item_idx.tolist(),
+                        strict=True)):
+        pop[i] += 1
+    known = sorted(set(split.train.item_idx.tolist()) | set(split.test.item_idx.tolist()))
+    tail = set(sorted(known, key=lambda i: (pop[i], i))[: round(0.2 * len(known))])
+    hit = {True: [], False: []}
+    for u in sorted(set(split.test.user_idx.tolist())):
+        mine = set(split.train.item_idx[split.train.user_idx == u].tolist())
+        cand = [i for i in known if i not in mine]
+        top = sorted(cand, key=lambda i: (pop[i] == 0, -table[u, i] if pop[i] else 0, i))[:k]
+        for t in split.test.item_idx[split.test.user_idx == u].tolist():
+            hit[t in tail].append(t in top)
+    got = H.evaluate_holdout(TableScorer(table), split, k)
+    assert got["TailHR@5"] == pytest.approx(np.mean(hit[True]))
+    assert got["HeadHR@5"] == pytest.approx(np.mean(hit[False]))
+    assert got["TailTargets"] == pytest.approx(len(hit[True]) / (len(hit[True]) + len(hit[False])))

@@ -99,8 +99,16 @@ def _random_full(seed: int, hold: float = 0.25) -> Dataset:
     ratings = pl.DataFrame({"user_id": u * 3 + 1, "item_id": i * 2 + 5,
                             "rating": np.full(len(u), 4.0),
                             "timestamp": rng.integers(0, 6, len(u))})  # many ties in time
-    items = pl.DataFrame({"item_id": np.arange(n_items) * 2 + 5})
+    names = np.array(["A", "B", "C", "D"])
+    draw = np.random.default_rng(seed + 100)  # its own stream: the ratings stay as they were
+    genres = [list(names[draw.random(4) < 0.4]) for _ in range(n_items)]  # some genre-less
+    items = pl.DataFrame({"item_id": np.arange(n_items) * 2 + 5, "genres": genres},
+                         schema_overrides={"genres": pl.List(pl.String)})
     return Dataset.from_frames("rnd", ratings, items)
+
+
+def _jaccard(g, a, b):
+    return len(g[a] & g[b]) / len(g[a] | g[b]) if g[a] | g[b] else 0.0
 
 
 def _naive(table, full, held_ids, n, k):
@@ -112,7 +120,9 @@ def _naive(table, full, held_ids, n, k):
     catalogue = sorted({i for _, i, _ in ratings})
     pop = {i: len({u for u, j in train if j == i}) for i in catalogue}
     n_train_users = len({u for u, _ in train})
-    hr, nd, rc, tops = [], [], [], []
+    g = [set(x) for x in full.items.get_column("genres").to_list()]
+    disc = [1 / math.log2(p + 2) for p in range(k)]
+    hr, nd, rc, tops, div, gnd = [], [], [], [], [], []
     for user in sorted(held):
         mine = sorted(((t, full.item_ids[i], i) for u, i, t in ratings if u == user))
         if len(mine) < n + 1:
@@ -128,6 +138,14 @@ def _naive(table, full, held_ids, n, k):
         nd.append(sum(1 / math.log2(p + 2) for p in hits) / ideal)
         rc.append(len(hits) / min(k, len(targets)))
         tops.append(top)
+        pairs = [(a, b) for x, a in enumerate(top) for b in top[x + 1:]]
+        div.append(np.mean([1 - _jaccard(g, a, b) for a, b in pairs]))
+        for t in sorted(targets):  # genre-NDCG against each target, ideal from the candidates
+            ideal = sorted((_jaccard(g, i, t) for i in cand), reverse=True)
+            idcg = sum(x * d for x, d in zip(ideal, disc, strict=False))
+            if idcg > 0:
+                gnd.append(sum(_jaccard(g, i, t) * d for i, d in zip(top, disc, strict=False))
+                           / idcg)
     recs = [i for top in tops for i in top]
     pct = {i: 100 * sum(pop[c] <= pop[i] for c in catalogue) / len(catalogue) for i in catalogue}
     return {
@@ -135,6 +153,7 @@ def _naive(table, full, held_ids, n, k):
         f"Recall@{k}": np.mean(rc), f"Coverage@{k}": len(set(recs)) / len(catalogue),
         f"Novelty@{k}": np.mean([-math.log2(max(pop[i], 1) / n_train_users) for i in recs]),
         f"PopularityPercentile@{k}": np.mean([pct[i] for i in recs]),
+        f"Diversity@{k}": np.mean(div), f"GenreNDCG@{k}": np.mean(gnd),
     }
 
 

@@ -75,6 +75,35 @@ def test_hybrid_trains_its_own_base_with_its_seed(planted):
     assert '"seed": 3' in config and '"model": "neumf"' in config
 
 
+def test_base_cache_stores_the_base_and_reuses_it_only_for_the_same_settings(
+        planted, tmp_path, monkeypatch):
+    from movierec.models import hybrid as H
+    from movierec.models.ncf import NeuMFRecommender
+
+    params = {**BASE, "seed": 11}
+    first = create("hybrid", base_params=params, form="finetune", epochs=0, seed=4,
+                   base_cache=str(tmp_path)).fit(planted.train, options=ONE)
+    stored = list(tmp_path.iterdir())
+    assert [p.name for p in stored] == [
+        f"{planted.train.name.replace('/', '-')}-{planted.train.fingerprint[:8]}-s4"]
+    H._BASES.clear()  # a new process: only the disk remains
+    fits = []
+    real_fit = NeuMFRecommender._fit
+    monkeypatch.setattr(NeuMFRecommender, "_fit",
+                        lambda self, *a: (fits.append(self), real_fit(self, *a))[1])
+    again = create("hybrid", base_params={**params, "fold_in_shrinkage": 9.0}, form="finetune",
+                   epochs=0, seed=4, base_cache=str(tmp_path)).fit(planted.train, options=ONE)
+    assert fits == []  # read back, not refitted: the same weights
+    np.testing.assert_array_equal(again.weights_, first.weights_)
+    assert '"fold_in_shrinkage": 9.0' in again.base_config_.item()  # scoring settings applied
+    H._BASES.clear()
+    other = create("hybrid", base_params={**params, "lr": 0.02}, form="finetune", epochs=0,
+                   seed=4, base_cache=str(tmp_path)).fit(planted.train, options=ONE)
+    assert len(fits) == 1  # other weights settings: fitted afresh
+    assert not np.array_equal(other.weights_, first.weights_)
+    assert list(tmp_path.iterdir()) == stored  # and the stored base is left alone
+
+
 def test_base_from_other_data_is_refused(planted, base_artifact):
     _, path = base_artifact
     other = planted.full.subset(np.arange(planted.full.n_ratings - 5), name="other")

@@ -114,7 +114,7 @@ def _print_p4(result: dict) -> None:
     for row in rows:
         table.add_row(str(row["n"]), *(f"{row[key]:.4f}" if isinstance(row[key], float)
                                        else str(row[key]) for key in keys))
-    (console if console.is_terminal else Console(width=160)).print(table)  # piped: room for it
+    (console if console.is_terminal else Console(width=200)).print(table)  # piped: room for it
     vae = result.get("vae")
     if vae:
         console.print(f"Mult-VAE form (fold in 80%, predict 20%, {vae['users']} users): "

@@ -24,6 +24,7 @@ from movierec.data.dataset import Dataset
 from movierec.errors import EvaluationError
 from movierec.evaluation import list_metrics as L
 from movierec.evaluation import metrics
+from movierec.evaluation.popularity_split import split_hit_rates, tail_items
 from movierec.evaluation.protocols import CELLS_PER_BLOCK, _cutoffs, _parts, rank_full
 
 __all__ = ["HOLDOUT_METHODS", "evaluate_holdout", "holdout_split", "temporal_holdout"]
@@ -89,7 +90,9 @@ def evaluate_holdout(
     a held-out item; ``MAP-MSR@k`` divides by every held-out item instead (Microsoft Recommenders'
     ``map``, the MAP of their published table). Over the top-``k`` lists: ``Coverage@k``,
     ``Diversity@k``, ``Novelty@k`` and ``GenreNDCG@k`` (P2's, taken against each held-out item;
-    mean over held-out items whose ideal DCG is not 0). Also ``users`` and ``HeldOutPerUser``.
+    mean over held-out items whose ideal DCG is not 0), ``TailHR@k`` / ``HeadHR@k`` /
+    ``TailTargets`` (held-out items among the 20% least-rated movies vs the rest, as P2's,
+    :mod:`movierec.evaluation.popularity_split`). Also ``users`` and ``HeldOutPerUser``.
     """
     cutoffs = _cutoffs(k, ks)
     _, target, _ = _parts(split, part)
@@ -118,4 +121,8 @@ def evaluate_holdout(
     out[f"GenreNDCG@{k}"] = (
         float(np.mean(fr.genre_dcg[keep] / fr.genre_idcg[keep])) if keep.any() else float("nan")
     )
+    known = fr.item_user_counts > 0  # the tail as P2's: least-rated of the movies in train,
+    known[fr.target_items] = True  # and the held-out ones (one nobody trained on is the rarest)
+    out.update(split_hit_rates(top, fr.target_list, fr.target_items,
+                               tail_items(fr.item_user_counts, known), k))
     return out

@@ -20,12 +20,13 @@ HEADLINE = {
     "p2": ["HR@10", "NDCG@10", "Precision@10", "Recall@10", "Coverage@10", "Diversity@10",
            "Novelty@10", "GenreNDCG@10", "TailHR@10", "HeadHR@10"],
     "p3": ["RMSE", "MAE", "RMSE u1", "RMSE u2", "RMSE u3", "RMSE u4", "RMSE u5"],
-    "p4": ["HR@10", "NDCG@10", "Recall@10", "Coverage@10", "Novelty@10",
-           "PopularityPercentile@10", "TailHR@10", "HeadHR@10", "UnknownPicks", "users",
-           "FoldInMs"],
+    "p4": ["HR@10", "NDCG@10", "Recall@10", "Coverage@10", "Diversity@10", "GenreNDCG@10",
+           "Novelty@10", "PopularityPercentile@10", "TailHR@10", "HeadHR@10", "UnknownPicks",
+           "users", "FoldInMs"],
     "p4-vae": ["NDCG@100", "Recall@20", "Recall@50", "users", "FoldInMs"],
     "holdout": ["Precision@{k}", "Recall@{k}", "NDCG@{k}", "MAP@{k}", "MAP-MSR@{k}",
-                "Coverage@{k}", "Diversity@{k}", "Novelty@{k}", "GenreNDCG@{k}"],
+                "Coverage@{k}", "Diversity@{k}", "Novelty@{k}", "GenreNDCG@{k}", "TailHR@{k}",
+                "HeadHR@{k}"],
 }
 _LIST_LENGTH = re.compile(r"^Coverage@(\d+)$")
 

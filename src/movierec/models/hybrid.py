@@ -22,6 +22,9 @@ seed. Then:
   train (each interaction against ``ratio`` sampled unrated movies), so the genre rows act as a
   second loss term rather than a stage that pulls the model away from the interactions.
 
+``base_cache`` (a folder) keeps each base fitted here on disk and reuses it in later runs (a
+comparison's 3 protocols x 3 seeds of NeuMF, fitted once across runs).
+
 ``epochs=0`` (fine-tuning forms) or ``content_weight=0`` (blend) keeps the base model's scores
 (the "before" row of a comparison). The result scores, folds in (the base model's own fold-in,
 plus the picks' content profile in the blend) and saves like any model; everything learned comes
@@ -60,6 +63,10 @@ trains each base once. Fitting is deterministic for a seed, so a cached base is 
 fit would give."""
 
 _BASES: OrderedDict[tuple, Recommender] = OrderedDict()
+
+SCORING_ONLY = ("fold_in_method", "fold_in_shrinkage", "fold_in_steps")
+"""A base's settings that leave its weights alone: a stored base (``base_cache``) that differs
+only in these is used, with them set to the wanted values."""
 
 
 def content_vectors(train: Dataset, content: str = "genre", embedder: Any = "minilm"
@@ -181,7 +188,7 @@ class HybridRecommender(Recommender):
                  content_decay: float = 0.0, embedder: str = "minilm", ratio: int = 3,
                  positive_threshold: float = POSITIVE_THRESHOLD, epochs: int = 3,
                  lr: float = 1e-4, batch_size: int = 2048, weight_decay: float = 0.0,
-                 seed: int = 0):
+                 seed: int = 0, base_cache: str | None = None):
         self.base = base
         self.base_model = base_model
         self.base_params = base_params
@@ -198,6 +205,7 @@ class HybridRecommender(Recommender):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.seed = seed
+        self.base_cache = base_cache
 
     # ------------------------------------------------------------------ fitting
     def _base_spec(self) -> tuple[str, dict[str, Any]]:
@@ -233,7 +241,7 @@ class HybridRecommender(Recommender):
                    name, json.dumps(params, sort_keys=True, default=str))
             cached = _BASES.get(key)
             if cached is None:
-                cached = create(name, **params).fit(train, valid, options)
+                cached = self._stored_base(name, params, train, valid, options)
                 _BASES[key] = cached
                 while len(_BASES) > BASE_CACHE_SIZE:
                     _BASES.popitem(last=False)
@@ -245,6 +253,37 @@ class HybridRecommender(Recommender):
         if self.base and self.base_params:  # settings that keep the weights: the fold-in's
             model.set_params(**self.base_params)
         return model
+
+    def _stored_base(self, name: str, params: dict[str, Any], train: Dataset,
+                     valid: Dataset | None, options: FitOptions) -> Recommender:
+        """The base fitted on ``train`` with ``params``: read from ``base_cache`` when a base of
+        the same model, hyper-parameters and train data is stored there (fitting is
+        deterministic for a seed, so it is the model a fit would give), else fitted and, with
+        a ``base_cache`` and no ``valid``, stored there as ``<train>-<fingerprint>-s<seed>`` (the
+        folders of ``benchmarks/hybrid_forms.py --base-dir``). A stored folder with other
+        settings is left alone, and the base fitted afresh."""
+        if not self.base_cache or valid is not None:
+            return create(name, **params).fit(train, valid, options)
+        from pathlib import Path
+
+        path = (Path(self.base_cache)
+                / f"{train.name.replace('/', '-')}-{train.fingerprint[:8]}-s{self.seed}")
+        wanted = create(name, **params)
+        if (path / "model.npz").exists():
+            stored = Recommender.load(path)
+
+            def weights_settings(model: Recommender) -> str:
+                kept = {k: v for k, v in model.get_params().items() if k not in SCORING_ONLY}
+                return json.dumps(kept, sort_keys=True, default=str)
+
+            if (stored.name == name and stored.dataset_fingerprint_ == train.fingerprint
+                    and weights_settings(stored) == weights_settings(wanted)):
+                scoring = {k: v for k, v in wanted.get_params().items() if k in SCORING_ONLY}
+                return stored.set_params(**scoring)
+            return wanted.fit(train, valid, options)
+        wanted.fit(train, valid, options)
+        wanted.save(path)
+        return wanted
 
     def _check_settings(self) -> None:
         if self.form not in FORMS:
