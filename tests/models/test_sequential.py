@@ -20,6 +20,7 @@ from movierec.data.sequences import (
     padded_windows,
     pick_window,
     shifted_pairs,
+    training_rows,
 )
 from movierec.errors import ModelError
 from movierec.models.base import create
@@ -168,3 +169,86 @@ def test_bad_settings_are_clear_errors(fitted_seq):
         model.fold_in(np.array([], dtype=np.int64))
     with pytest.raises(ModelError, match="ordered item sequence"):
         fitted_seq("sasrec").score_folded(np.ones(4, dtype=np.float32))
+
+
+# ---------------------------------------------------------------------- training options
+def test_every_window_trains_on_every_next_item_pair_of_a_long_history_once():
+    h = History(np.arange(10), np.array([0, 7, 7, 8, 10]))  # lengths 7, 0, 1, 2
+    pairs = []
+    for every in (False, True):
+        rows = training_rows(h, width=3, step=2, min_items=2, every_window=every)
+        w = rows.windows(np.arange(len(rows)), 3)
+        real = (w[:, :-1] != 0) & (w[:, 1:] != 0)
+        pairs.append(sorted(zip(w[:, :-1][real].tolist(), w[:, 1:][real].tolist(),
+                                strict=True)))
+    latest, every = pairs
+    assert latest == [(5, 6), (6, 7), (9, 10)]  # only each user's latest 3 items
+    assert every == [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (9, 10)]
+    masked = training_rows(h, width=3, step=3, min_items=1, every_window=True)
+    assert sorted(masked.windows(np.arange(len(masked)), 3)[masked.windows(
+        np.arange(len(masked)), 3) > 0].tolist()) == list(range(1, 11))  # every item once
+
+
+def early_chains_then_noise(seed: int = 5) -> Dataset:
+    """Each user walks 8 links of a chain, then 8 items drawn at random from a separate pool:
+    the chain's links are never among a user's last 8 + 1 items."""
+    rng = np.random.default_rng(seed)
+    n_users, walk, noise_items = 240, 8, 60
+    chain = rng.integers(0, N_CHAINS, n_users)
+    start = rng.integers(0, CHAIN - walk + 1, n_users)
+    links = chain[:, None] * CHAIN + start[:, None] + np.arange(walk)[None, :]
+    noise = N_CHAINS * CHAIN + rng.integers(0, noise_items, (n_users, walk))
+    item = np.hstack([links, noise]).ravel()
+    user = np.repeat(np.arange(n_users), 2 * walk)
+    ratings = pl.DataFrame({"user_id": user + 1, "item_id": item + 1,
+                            "rating": np.full(len(user), 4.0),
+                            "timestamp": np.tile(np.arange(2 * walk), n_users)})
+    ratings = ratings.unique(["user_id", "item_id"], keep="first", maintain_order=True)
+    items = pl.DataFrame({"item_id": np.arange(N_CHAINS * CHAIN + noise_items) + 1})
+    return Dataset.from_frames("early-chains", ratings, items)
+
+
+def chain_hit_rate(model) -> float:
+    """Share of chain links whose successor is the top pick after that link alone."""
+    hits = [model.recommend_folded(model.fold_in(np.array([c * CHAIN + k])), k=1,
+                                   exclude=np.array([c * CHAIN + k]))[0][0] == c * CHAIN + k + 1
+            for c in range(N_CHAINS) for k in range(2, CHAIN - 3, 3)]
+    return float(np.mean(hits))
+
+
+def test_every_window_learns_steps_that_only_happen_early_in_long_histories():
+    ds = early_chains_then_noise()
+    params = {**TINY, "max_len": 8, "patience": None, "holdout": False, "epochs": 30}
+    latest = create("sasrec", **params).fit(ds, options=OPTIONS)
+    every = create("sasrec", **params, every_window=True).fit(ds, options=OPTIONS)
+    assert chain_hit_rate(latest) < 0.3  # the chains are never in the latest 9 items
+    assert chain_hit_rate(every) >= 0.7
+
+
+def chains_with_finales(seed: int = 3) -> tuple[Dataset, np.ndarray]:
+    """The chains of :func:`make_chains`'s train part, each user's stretch followed by their
+    chain's own *finale* item as their last train item: ``(train, finale item per chain)``."""
+    _, train, _, _ = make_chains(seed)
+    finale = N_CHAINS * CHAIN + np.arange(N_CHAINS)
+    users = np.arange(train.n_users)
+    chain_of = np.asarray(train.csr[users].argmax(axis=1)).ravel() // CHAIN
+    ratings = pl.DataFrame({
+        "user_id": np.r_[train.user_idx, users] + 1,
+        "item_id": np.r_[train.item_idx, finale[chain_of]] + 1,
+        "rating": np.full(train.n_ratings + len(users), 4.0),
+        "timestamp": np.r_[train.timestamp, np.full(len(users), 20_000_000)]})
+    items = pl.DataFrame({"item_id": np.arange(N_CHAINS * CHAIN + N_CHAINS) + 1})
+    return Dataset.from_frames("finales", ratings, items), finale
+
+
+def test_refit_trains_again_on_the_held_out_last_steps_for_the_chosen_epochs():
+    train, finale = chains_with_finales()
+    params = {**TINY, "epochs": 25}
+    kept = create("sasrec", **params).fit(train, options=OPTIONS)
+    refit = create("sasrec", **params, refit=True).fit(train, options=OPTIONS)
+    select, again = refit.training_history()
+    assert len(again) == select.best_epoch and again.monitor is None
+    stretch = np.arange(2 * CHAIN + 5, 2 * CHAIN + 12)  # chain 2: its finale is a likely next
+    for model, seen in ((kept, False), (refit, True)):
+        top, _ = model.recommend_folded(model.fold_in(stretch), k=3, exclude=stretch)
+        assert (finale[2] in top) == seen  # without refit no finale was ever a target

@@ -18,8 +18,8 @@ import numpy as np
 from movierec.data.dataset import Dataset
 from movierec.errors import MovierecError
 
-__all__ = ["PAD", "History", "cropped", "history_of", "padded_windows", "pick_window",
-           "shifted_pairs"]
+__all__ = ["PAD", "History", "TrainingRows", "cropped", "history_of", "padded_windows",
+           "pick_window", "shifted_pairs", "training_rows"]
 
 PAD = 0
 """The padding token of a window (items are stored as ``item_idx + 1``)."""
@@ -66,12 +66,59 @@ def padded_windows(items: np.ndarray, indptr: np.ndarray, users: np.ndarray,
     if max_len < 1:
         raise MovierecError(f"max_len must be >= 1, got {max_len}")
     users = np.asarray(users, dtype=np.int64).ravel()
-    start, end = indptr[users], indptr[users + 1]
+    return stretch_windows(items, indptr[users], indptr[users + 1], max_len)
+
+
+def stretch_windows(items: np.ndarray, start: np.ndarray, end: np.ndarray,
+                    max_len: int) -> np.ndarray:
+    """``int64 (len(start), max_len)``: row ``r`` holds ``items[start[r]:end[r]]``'s last
+    ``max_len`` items as ``item_idx + 1``, left-padded with :data:`PAD` (one gather)."""
+    start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
     pos = end[:, None] - max_len + np.arange(max_len)[None, :]
     real = pos >= start[:, None]
-    out = np.zeros((len(users), max_len), dtype=np.int64)
+    out = np.zeros((len(start), max_len), dtype=np.int64)
     out[real] = np.asarray(items, dtype=np.int64)[pos[real]] + 1
     return out
+
+
+class TrainingRows:
+    """A network's training rows: row ``r`` is the stretch ``items[start[r]:end[r]]`` of one
+    user's history (``int64`` offsets into :attr:`History.items`)."""
+
+    def __init__(self, history: History, start: np.ndarray, end: np.ndarray):
+        self.history, self.start, self.end = history, start, end
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.end - self.start
+
+    def windows(self, rows: np.ndarray, width: int) -> np.ndarray:
+        """``int64 (len(rows), width)``: these rows' stretches, left-padded (their last
+        ``width`` items)."""
+        return stretch_windows(self.history.items, self.start[rows], self.end[rows], width)
+
+
+def training_rows(history: History, width: int, step: int, min_items: int,
+                  every_window: bool) -> TrainingRows:
+    """The rows a network trains on: each user with at least ``min_items`` items gives the
+    stretch of their latest ``width`` items; with ``every_window``, a long history also gives
+    the stretches ending ``step``, ``2 * step``, ... items earlier (while one still holds
+    ``min_items``), so with ``step = width - 1`` every next-item pair (and with ``step =
+    width`` every item) is in exactly one row instead of only the latest ``width``."""
+    lengths = history.lengths
+    users = np.flatnonzero(lengths >= min_items)
+    if every_window:  # windows per user: ends at L, L - step, ... while >= min_items remain
+        counts = (lengths[users] - min_items) // step + 1
+    else:
+        counts = np.ones(len(users), dtype=np.int64)
+    owner = np.repeat(users, counts)
+    back = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    end = history.indptr[owner + 1] - back * step
+    start = np.maximum(history.indptr[owner], end - width)
+    return TrainingRows(history, start, end)
 
 
 def pick_window(items: np.ndarray, max_len: int) -> np.ndarray:

@@ -2,14 +2,17 @@
 
 They read each user's train interactions in time order (:mod:`movierec.data.sequences`) and
 score every item as the next one after the user's last ``max_len`` items. The networks are in
-:mod:`movierec.training.sequence_nets`, their training (one row per user, a loss at every
-position; full-ranking validation, early stopping) in :mod:`movierec.training.sequence_fit`.
+:mod:`movierec.training.sequence_nets`, their training (one row per user, or per ``max_len``
+stretch with ``every_window``; a loss at every position; full-ranking validation, early
+stopping) in :mod:`movierec.training.sequence_fit`.
 
 Model selection never looks at the test item: ``fit(train, valid)`` early-stops on ``valid``;
 ``fit(train)`` with ``holdout`` (the default) holds out each user's last train interaction
 (:func:`movierec.training.validation.holdout_last`, the same rule as NCF's ``holdout``) and
-trains on the rest. A known user's scores come from their whole train sequence (validation item
-included), so the item after it is what is predicted.
+trains on the rest; with ``refit`` it then trains a fresh network on all of train for the
+epoch count early stopping chose (``training_history()``: the selection run, then the refit).
+A known user's scores come from their whole train sequence (validation item included), so the
+item after it is what is predicted.
 
 ``fold_in(items)`` keeps the picks **in the order given** (the last is the most recent; a repeated
 pick counts at its last place): the state is that ordered ``int32`` sequence, and
@@ -21,6 +24,7 @@ ordered train histories ``sequence_items_`` / ``sequence_indptr_``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal, cast
 
 import numpy as np
@@ -65,6 +69,13 @@ class SequentialParams(Params):
     holdout: bool = Field(
         True, description="Without a validation set, hold out each user's last train "
         "interaction for early stopping (and train on the rest).")
+    refit: bool = Field(
+        False, description="After early stopping on the held-out last train items (holdout), "
+        "train a fresh network on the whole train part for the best epoch count, so the "
+        "model also learns each user's latest step.")
+    every_window: bool = Field(
+        False, description="Train on every max_len stretch of a history longer than max_len "
+        "(stepping back from the latest), not only on its latest max_len items.")
     seed: int = 0
 
 
@@ -196,7 +207,8 @@ class SequentialRecommender(Recommender):
         settings = SequenceSettings(
             max_len=p.max_len, loss=p.loss, n_negatives=p.n_negatives, gbce_t=p.gbce_t,
             masked=self.masked_training, mask_prob=getattr(p, "mask_prob", 0.2),
-            epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,
+            every_window=p.every_window, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr,
+            weight_decay=p.weight_decay,
             patience=p.patience, seed=p.seed, num_threads=options.num_threads,
             device=options.device, progress=options.progress, log_dir=options.log_dir)
         import torch
@@ -208,6 +220,13 @@ class SequentialRecommender(Recommender):
         net, record = train_sequence_net(net, history_of(fit_data), settings, validation,
                                          self.name)
         self.history_ = [record]
+        if p.refit and valid is None and validation is not None:
+            torch.manual_seed(p.seed)
+            settings = replace(settings, epochs=record.best_epoch or len(record),
+                               patience=None)
+            net, refit = train_sequence_net(self._make_net(train.n_items), full, settings,
+                                            None, f"{self.name} refit")
+            self.history_.append(refit)
         self.weights_ = flat_weights(net)
         self._net_cache = (self.weights_, net)
 

@@ -2,7 +2,9 @@
 
 One training row per user (never one per prefix): a next-item network gets a loss at every
 position of the user's last ``max_len + 1`` items (the SASRec paper's way); BERT4Rec gets one
-at every masked position. Epochs visit the users in a seeded random order. After every epoch the
+at every masked position. With ``every_window`` a history longer than that also gives the rows
+of its earlier stretches (:func:`~movierec.data.sequences.training_rows`), so no interaction is
+left out of training. Epochs visit the users in a seeded random order. After every epoch the
 network is validated by full ranking: each validation user's held-out item against every item
 they have not had in train (the P2 recipe on the validation item, never the test one); early
 stopping (:class:`~movierec.training.history.EarlyStopping`) watches validation NDCG@10 and
@@ -19,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from movierec.data.sequences import PAD, History, cropped
+from movierec.data.sequences import PAD, History, cropped, training_rows
 from movierec.training.history import EarlyStopping, TrainingHistory
 from movierec.training.loop import EpochLog, Progress, resolve_device, snapshot_of
 from movierec.training.sequence_nets import next_item_loss
@@ -43,6 +45,7 @@ class SequenceSettings:
     gbce_t: float = 0.75
     masked: bool = False  # BERT4Rec's masked-item training
     mask_prob: float = 0.2
+    every_window: bool = False  # train on every max_len stretch of a long history
     epochs: int = 200
     batch_size: int = 128
     lr: float = 1e-3
@@ -150,9 +153,10 @@ def _train(net, history: History, s: SequenceSettings, validation: ValidationIte
     opt = torch.optim.Adam(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     rng = np.random.default_rng(s.seed)
     gen = torch.Generator().manual_seed(s.seed + 1)
-    min_items = 1 if s.masked else 2
-    rows = np.flatnonzero(history.lengths >= min_items)
-    lengths = np.minimum(history.lengths, s.max_len + 1)
+    width = s.max_len if s.masked else s.max_len + 1  # a row's items (inputs, + next item)
+    train_rows = training_rows(history, width, step=s.max_len, min_items=1 if s.masked else 2,
+                               every_window=s.every_window)
+    rows, lengths = np.arange(len(train_rows)), train_rows.lengths
     record = TrainingHistory(name, monitor=MONITOR if validation is not None else None)
     stopper = EarlyStopping(s.patience)
     log = EpochLog(s.log_dir)
@@ -161,12 +165,11 @@ def _train(net, history: History, s: SequenceSettings, validation: ValidationIte
         t0, cpu0 = time.perf_counter(), time.process_time()
         net.train()
         total, n_batches = 0.0, 0
-        for users in _length_batches(rows, lengths, s.batch_size, rng):
+        for batch in _length_batches(rows, lengths, s.batch_size, rng):
+            w = cropped(train_rows.windows(batch, width))
             if s.masked:
-                inputs, targets = _masked_batch(cropped(history.windows(users, s.max_len)),
-                                                net.mask_token, s.mask_prob, rng)
+                inputs, targets = _masked_batch(w, net.mask_token, s.mask_prob, rng)
             else:
-                w = cropped(history.windows(users, s.max_len + 1))
                 inputs, targets = w[:, :-1], np.where(w[:, :-1] == PAD, PAD, w[:, 1:])
             inp = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
             tgt = torch.from_numpy(np.ascontiguousarray(targets)).to(device)
