@@ -18,6 +18,8 @@ as projecting every sample but costs ``(n_users + n_items)`` instead of ``B`` ma
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -62,12 +64,16 @@ class _Tower(nn.Module):
             return nn.functional.embedding(idx, layer(table))
         return layer(gather(table, idx))
 
+    def _linears(self) -> list[nn.Linear]:
+        """The layers after the first, typed (``nn.ModuleList`` yields plain modules)."""
+        return [cast("nn.Linear", layer) for layer in self.rest]
+
     def _top(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``drop(relu(...))`` through the layers, then ``@ w``. Dropout multiplies by a 0/1
         mask only; its ``1 / (1 - p)`` goes into the next layer's weights (or ``w``), the same
         function with two fewer passes over the batch per layer."""
         x, scale = self._drop(torch.relu(x))
-        for layer in self.rest:
+        for layer in self._linears():
             weight = layer.weight if scale == 1.0 else layer.weight * scale
             x, scale = self._drop(torch.relu(nn.functional.linear(x, weight, layer.bias)))
         return x @ (w if scale == 1.0 else w * scale)
@@ -114,7 +120,7 @@ class _Tower(nn.Module):
             hu = hu.to(low)
         rest = [(layer.weight if low is None else layer.weight.to(low),
                  layer.bias if low is None or layer.bias is None else layer.bias.to(low))
-                for layer in self.rest]
+                for layer in self._linears()]
         w_out = w.to(out.dtype)
         for s in range(0, hu.shape[0], GRID_USERS):
             a = hu[s : s + GRID_USERS, None, :]
