@@ -146,17 +146,9 @@ class SequentialRecommender(Recommender):
     def network(self):
         """The trained ``torch.nn.Module`` (eval mode) holding ``weights_``, built once."""
         self._check_fitted()
-        cached = getattr(self, "_net_cache", None)
-        if cached is not None and cached[0] is self.weights_:
-            return cached[1]
+        from movierec.training.flat import cached_network
 
-        from movierec.training.flat import load_flat
-
-        net = self._make_net(self.n_items_)
-        load_flat(net, self.weights_)
-        net.eval()
-        self._net_cache = (self.weights_, net)
-        return net
+        return cached_network(self, self._make_net)
 
     def _n_weights(self) -> int:
         import torch

@@ -34,3 +34,18 @@ def load_flat(net, flat: np.ndarray | torch.Tensor) -> None:
         pos += t.numel()
     with torch.no_grad():
         net.load_state_dict(new)
+
+
+def cached_network(model, make_net):
+    """``model``'s trained network (eval mode), built by ``make_net(model.n_items_)`` from its
+    flat ``weights_`` once and cached on the model until ``weights_`` is replaced. The one home of
+    this for the models that store a torch network as :func:`flat_weights` (sequential,
+    autoencoders)."""
+    cached = getattr(model, "_net_cache", None)
+    if cached is not None and cached[0] is model.weights_:
+        return cached[1]
+    net = make_net(model.n_items_)
+    load_flat(net, model.weights_)
+    net.eval()
+    model._net_cache = (model.weights_, net)
+    return net
