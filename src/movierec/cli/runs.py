@@ -132,28 +132,59 @@ def compare(
     = None,
     overrides: SetOption = None,
     force: ForceOption = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse every run already in the "
+                                         "output folder's journal (runs.jsonl) whose settings "
+                                         "are unchanged; run only the rest.")] = False,
+    models: Annotated[str | None, typer.Option(help="Run only these models of the config "
+                                               "(labels, comma-separated) into the journal; "
+                                               "no report. Several such runs may share one "
+                                               "--out (with --resume); a last run without "
+                                               "--models writes the report.")] = None,
 ) -> None:
-    """Train, select on validation, test: a table per dataset and protocol, plus files."""
+    """Train, select on validation, test: a table per dataset and protocol, plus files.
+
+    Every finished model is recorded at once in `<out>/runs.jsonl`: `--resume` continues a
+    killed run, or one whose config gained a model, without training the others again.
+    """
     from movierec.config import CompareConfig, load_config
-    from movierec.evaluation.comparison import run_comparison
+    from movierec.evaluation.comparison import run_comparison, selected_models
+    from movierec.evaluation.journal import JOURNAL_NAME, RunJournal
     from movierec.evaluation.report import rich_tables
     from movierec.evaluation.report_html import write_outputs
-    from movierec.files import owned_names, write_folder
+    from movierec.files import claimed_output_dir, write_folder
 
     cfg = load_config(config, CompareConfig, overrides)
     out_dir = (out or Path(cfg.output_dir or Path("results") / cfg.name)).absolute()
-    owned_names(out_dir, "comparison", force=force)  # before hours of training, not after
-    with console.status("comparing...") as status:
-        comparison = run_comparison(cfg, data_dir, progress=lambda m: status.update(m))
+    only = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+    selected_models(cfg, only)  # an unknown label fails here, before any work
+    journal = RunJournal(out_dir)
+    # a movierec folder from now on (checked before hours of training): the journal grows in it;
+    # removed again if the run fails before any model finished
+    with claimed_output_dir(out_dir, "comparison", force=force), \
+            console.status("comparing...") as status:
+        if resume:
+            found = journal.load()
+            console.print(f"{journal.path}: {found} finished run(s) to reuse where unchanged")
+        comparison = run_comparison(cfg, data_dir, progress=lambda m: status.update(m),
+                                    journal=journal, models=only)
     # piped output has no terminal width: give the wide tables room instead of 80 columns
     out_console = console if console.is_terminal else Console(width=200)
     for table in rich_tables(comparison):
         out_console.print(table)
+    if only is not None:
+        console.print(f"recorded {', '.join(only)} in {journal.path}; a run without --models "
+                      "(with --resume) writes the report")
+        return
+
+    def build(tmp: Path) -> None:
+        written.update(write_outputs(comparison, tmp))
+        journal.write_used(tmp)
+
     written: dict = {}
-    write_folder(out_dir, lambda tmp: written.update(write_outputs(comparison, tmp)),
-                 "comparison", force=force)
+    write_folder(out_dir, build, "comparison", force=force, owned=[JOURNAL_NAME])
     console.print(f"wrote {written['json'].name}, {written['markdown'].name}, "
-                  f"{written['html'].name} and {len(written['charts'])} figures in {out_dir}")
+                  f"{written['html'].name}, {JOURNAL_NAME} and {len(written['charts'])} "
+                  f"figures in {out_dir}")
 
 
 @app.command("train")
