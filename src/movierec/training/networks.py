@@ -102,6 +102,12 @@ class _Tower(nn.Module):
         hu = self.first_user(user_vecs)
         return self._top(hu[:, None, :] + self._item_half(item_table, items)[None], w)
 
+    def pair_scores(self, user_vecs: torch.Tensor, item_table: torch.Tensor,
+                    items: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``last layer @ w``, ``(B,)``, for user vector ``user_vecs[b]`` with ``items[b]``
+        (scoring; the first layer's item half is the cached projection of :meth:`_item_half`)."""
+        return self._top(self.first_user(user_vecs) + self._item_half(item_table, items), w)
+
     def grid_scores(self, user_vecs: torch.Tensor, item_table: torch.Tensor,
                     items: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``grid(...) @ w`` ``(U, M)`` without the ``(U, M, width)`` layers in memory: blocks of
@@ -270,6 +276,10 @@ class _Scorer(nn.Module):
               ) -> torch.Tensor:
         raise NotImplementedError
 
+    def _pair_vecs(self, user_vecs: torch.Tensor, items: torch.Tensor, w: torch.Tensor
+                   ) -> torch.Tensor:
+        raise NotImplementedError
+
     def _add_item_bias(self, n_items: int, enabled: bool) -> None:
         """An optional learned bias per item (``item_bias=True``; zero at start): popularity
         needs no embedding dimension, and L2 on the embeddings does not shrink it."""
@@ -290,6 +300,12 @@ class _Scorer(nn.Module):
 
     def score_grid(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self._grid(user_vecs, items, self.out.weight[0]) + self.out.bias + self._bias(items)
+
+    def score_pairs(self, user_vecs: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` logits of user vector ``user_vecs[b]`` (from ``user_vectors``) with item
+        ``items[b]``: :meth:`score_grid`'s numbers pair by pair, for a few items per user."""
+        return (self._pair_vecs(user_vecs, items, self.out.weight[0]) + self.out.bias
+                + self._bias(items))
 
 
 class _FreeUsers(_Scorer):
@@ -341,6 +357,9 @@ class GMF(_FreeUsers):
     def _grid(self, user_vecs, items, w):
         return (user_vecs * w) @ gather(self.item.weight, items).T
 
+    def _pair_vecs(self, user_vecs, items, w):
+        return (gather(self.item.weight, items) * (user_vecs * w)).sum(dim=-1)
+
     def item_tables(self) -> list[torch.Tensor]:
         return [self.item.weight]
 
@@ -378,6 +397,9 @@ class MLP(_FreeUsers):
         if torch.is_grad_enabled() or self.training:
             return self.tower.grid(user_vecs, self.item.weight, items, w)
         return self.tower.grid_scores(user_vecs, self.item.weight, items, w)
+
+    def _pair_vecs(self, user_vecs, items, w):
+        return self.tower.pair_scores(user_vecs, self.item.weight, items, w)
 
     def item_tables(self) -> list[torch.Tensor]:
         return [self.item.weight]
@@ -422,6 +444,11 @@ class NeuMF(_Scorer):
         f = self.factors
         return (self.gmf._grid(user_vecs[:, :f], items, w[:f])
                 + self.mlp._grid(user_vecs[:, f:], items, w[f:]))
+
+    def _pair_vecs(self, user_vecs, items, w):
+        f = self.factors
+        return (self.gmf._pair_vecs(user_vecs[:, :f], items, w[:f])
+                + self.mlp._pair_vecs(user_vecs[:, f:], items, w[f:]))
 
     def item_tables(self) -> list[torch.Tensor]:
         return self.gmf.item_tables() + self.mlp.item_tables()
