@@ -226,3 +226,28 @@ def test_pair_scores_come_from_the_network_not_from_the_whole_catalogue(planted,
     pairs = model.score(users[:, None], items)
     tolerance = 2e-2 if params.get("precision") else 1e-5  # bf16 layers in score_all only
     np.testing.assert_allclose(pairs, full, rtol=tolerance, atol=tolerance)
+
+
+def test_full_ranking_on_several_threads_scores_as_one(neumf, planted, monkeypatch):
+    """score_all shares whole blocks of users among torch's threads (one torch thread each):
+    the same numbers as one thread, and torch's thread count is restored."""
+    import torch
+
+    import movierec.models.ncf as ncf
+
+    monkeypatch.setattr(ncf, "PAIRS_PER_BLOCK", 16 * planted.train.n_items)  # 16-user blocks
+    users = np.arange(planted.train.n_users)
+    assert len(users) >= 16 * 6
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = neumf.score_all(users)
+        torch.set_num_threads(3)
+        calls: list[int] = []
+        real = torch.set_num_threads
+        monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+        three = neumf.score_all(users)
+        assert calls == [1, 3] and torch.get_num_threads() == 3  # the threaded path ran
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(three, one)

@@ -113,3 +113,40 @@ def test_scoring_keeps_the_item_half_of_the_first_layer_and_drops_it_when_weight
     with torch.enable_grad():
         torch.testing.assert_close(moved, net.score_grid(users, items).detach())
     assert not torch.allclose(moved, fresh)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_grid_scores_in_blocks_equal_the_pairs_for_every_shape_of_call(fused, monkeypatch):
+    """Full ranking's first layer is one product over cached ``[e_i; onehot(u)]`` rows, with
+    the ReLU fused where torch can: across several user and item blocks, a partial last block,
+    a candidate subset and one user, it must give the pair view's numbers, with or without the
+    fused kernel."""
+    import movierec.training.networks as networks
+
+    if not fused:
+        monkeypatch.setattr(networks, "_LINEAR_RELU", {torch.float32: networks._plain_linear_relu})
+    torch.manual_seed(0)
+    n_users, n_items = 40, 2 * networks.GRID_ITEMS + 77
+    net = NeuMF(n_users, n_items, 8, 6, [12, 6], item_bias=True).eval()
+    with torch.no_grad():
+        for users, items in [(torch.arange(n_users), torch.arange(n_items)),  # cached rows
+                             (torch.tensor([5]), torch.arange(n_items)),
+                             (torch.tensor([1, 7, 33]), torch.tensor([900, 3, 1100, 17]))]:
+            grid = net.score_grid(net.user_vectors(users), items)
+            pairs = net(users.repeat_interleave(len(items)), items.repeat(len(users)))
+            torch.testing.assert_close(grid, pairs.view(len(users), len(items)),
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_grid_scores_stay_float32_and_close(monkeypatch):
+    from movierec.training.networks import set_score_dtype
+
+    torch.manual_seed(0)
+    net = MLP(20, 700, 8, [16, 8]).eval()
+    users, items = torch.arange(20), torch.arange(700)
+    with torch.no_grad():
+        exact = net.score_grid(net.user_vectors(users), items)
+        set_score_dtype(net, torch.bfloat16)
+        low = net.score_grid(net.user_vectors(users), items)
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, exact, rtol=2e-2, atol=2e-2)

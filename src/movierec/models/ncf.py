@@ -184,17 +184,45 @@ class NCFRecommender(Recommender):
         return self._grid(lambda net, torch, rows: torch.from_numpy(rows), state[None])[0]
 
     def _grid(self, vectors_of, rows: np.ndarray) -> np.ndarray:
-        """Scores of every item for ``rows`` (user indices or user vectors), in blocks."""
+        """Scores of every item for ``rows`` (user indices or user vectors), in blocks.
+
+        With torch allowed several threads and enough rows, the blocks are shared among that
+        many Python threads that each run torch on one thread: the grid's products are too small
+        for torch's own threads (2 threads: 1.15x faster for 1.5x the CPU at ML-20M's shape),
+        while whole blocks side by side keep every core busy."""
         import torch
+
+        from movierec.training.networks import GRID_USERS
 
         net = self.network()
         out = np.empty((len(rows), self.n_items_), dtype=np.float32)
         items = torch.arange(self.n_items_)
         per_block = max(1, PAIRS_PER_BLOCK // max(1, self.n_items_))
-        with torch.no_grad():
-            for s in range(0, len(rows), per_block):
-                vecs = vectors_of(net, torch, rows[s : s + per_block])
-                out[s : s + per_block] = net.score_grid(vecs, items).float().numpy()
+        per_block = max(GRID_USERS, per_block - per_block % GRID_USERS)
+
+        def score(lo: int, hi: int) -> None:
+            with torch.no_grad():  # per thread
+                for s in range(lo, hi, per_block):
+                    e = min(s + per_block, hi)
+                    vecs = vectors_of(net, torch, rows[s:e])
+                    out[s:e] = net.score_grid(vecs, items).float().numpy()
+
+        first = min(len(rows), per_block)
+        score(0, first)  # on this thread first: builds the network's per-catalogue caches
+        threads = torch.get_num_threads()
+        if threads < 2 or len(rows) - first < 2 * per_block:
+            score(first, len(rows))
+            return out
+        edges = np.linspace(first, len(rows), threads + 1).astype(int)
+        edges[1:-1] -= (edges[1:-1] - first) % per_block  # whole blocks per thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads, thread_name_prefix="ncf-grid") as pool:
+                list(pool.map(score, edges[:-1], edges[1:]))
+        finally:
+            torch.set_num_threads(threads)
         return out
 
     def _user_width(self) -> int:
