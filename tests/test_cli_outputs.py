@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -166,3 +167,5 @@ def test_compare_refuses_a_foreign_out_before_training(small_release, tmp_path):
     done = cli("compare", config, "--out", out, "--force")
     assert done.returncode == 0, done.stderr
     assert (out / "draft.md").read_text() == "mine" and (out / "results.json").is_file()
+    # piped, a comparison (hours for the sequential reports) says how far it is, line by line
+    assert re.search(r"\[ +\d+ s\] popularity seed 0: fitted in", done.stderr), done.stderr

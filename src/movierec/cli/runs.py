@@ -165,7 +165,7 @@ def compare(
         if resume:
             found = journal.load()
             console.print(f"{journal.path}: {found} finished run(s) to reuse where unchanged")
-        comparison = run_comparison(cfg, data_dir, progress=lambda m: status.update(m),
+        comparison = run_comparison(cfg, data_dir, progress=_progress_to(status),
                                     journal=journal, models=only)
     # piped output has no terminal width: give the wide tables room instead of 80 columns
     out_console = console if console.is_terminal else Console(width=200)
@@ -185,6 +185,18 @@ def compare(
     console.print(f"wrote {written['json'].name}, {written['markdown'].name}, "
                   f"{written['html'].name}, {JOURNAL_NAME} and {len(written['charts'])} "
                   f"figures in {out_dir}")
+
+
+def _progress_to(status):
+    """Progress messages: the spinner's text on a terminal; piped or logged, one timestamped
+    line each on stderr (a comparison runs for hours: its log must say how far it is)."""
+    if err_console.is_terminal:
+        return lambda message: status.update(message)
+    import time
+
+    start = time.monotonic()
+    return lambda message: err_console.print(f"[{time.monotonic() - start:7.0f} s] {message}",
+                                             highlight=False, soft_wrap=True)
 
 
 @app.command("train")
