@@ -55,7 +55,6 @@ STAGES = ("parse", "split", "ials_fit", "neumf_epoch", "p1_ials", "p2_ials", "p1
           "neumf_torchrun")
 TORCHRUN_PROCESSES = 2
 NEUMF_SHAPE = {"factors": 64, "mlp_factors": 64, "layers": [128, 64], "dropout": 0.2}
-ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
 
 
 def python() -> list[str]:
@@ -280,7 +279,9 @@ def ensure_release(preset: str, seed: int, cache: Path) -> Path:
 
 
 def _env(work: Path) -> dict[str, str]:
-    env = {**os.environ, **ENV}
+    """The caller's environment as it is (no thread variables: the figures are those of the
+    commands a user runs), plus where this source tree and the stage's scratch files are."""
+    env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"),
                                                     env.get("PYTHONPATH")) if p)
     env["BENCH_TMP"] = str(work)
