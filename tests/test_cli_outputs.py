@@ -169,3 +169,16 @@ def test_compare_refuses_a_foreign_out_before_training(small_release, tmp_path):
     assert (out / "draft.md").read_text() == "mine" and (out / "results.json").is_file()
     # piped, a comparison (hours for the sequential reports) says how far it is, line by line
     assert re.search(r"\[ +\d+ s\] popularity seed 0: fitted in", done.stderr), done.stderr
+
+
+def test_compare_piped_shows_each_training_loop(small_release, tmp_path):
+    """Piped, compare printed nothing until its final tables; now each step is a line, and
+    each fit's own plain progress lines come through too (a fit can run for minutes)."""
+    config = tmp_path / "compare.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "t", "datasets": [str(small_release)], "protocols": ["p1"], "seeds": [0],
+        "split": "generate",
+        "models": [{"name": "gmf", "params": {"epochs": 2, "batch_size": 512}, "grid": {}}]}))
+    done = cli("compare", config, "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert "gmf: epoch 2/2" in done.stderr and "gmf seed 0: fitted in" in done.stderr

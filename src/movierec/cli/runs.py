@@ -154,6 +154,10 @@ def compare(
     from movierec.files import claimed_output_dir, write_folder
 
     cfg = load_config(config, CompareConfig, overrides)
+    if not err_console.is_terminal and "progress" not in cfg.run.model_fields_set:
+        # piped or logged: each training loop's plain lines too (a fit can run for minutes);
+        # on a terminal the one spinner line stays, as bars would fight with it
+        cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"progress": True})})
     out_dir = (out or Path(cfg.output_dir or Path("results") / cfg.name)).absolute()
     only = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
     selected_models(cfg, only)  # an unknown label fails here, before any work
