@@ -229,25 +229,29 @@ def test_pair_scores_come_from_the_network_not_from_the_whole_catalogue(planted,
 
 
 def test_full_ranking_on_several_threads_scores_as_one(neumf, planted, monkeypatch):
-    """score_all shares whole blocks of users among torch's threads (one torch thread each):
-    the same numbers as one thread, and torch's thread count is restored."""
+    """score_all shares whole blocks of users among torch's threads (one torch thread each),
+    also for a call of a few dozen users (P2's calls at ML-32M's catalogue hold ~47): the same
+    numbers as one thread, and torch's thread count is restored."""
     import torch
 
     import movierec.models.ncf as ncf
 
-    monkeypatch.setattr(ncf, "PAIRS_PER_BLOCK", 16 * planted.train.n_items)  # 16-user blocks
-    users = np.arange(planted.train.n_users)
-    assert len(users) >= 16 * 6
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = neumf.score_all(users)
-        torch.set_num_threads(3)
-        calls: list[int] = []
-        real = torch.set_num_threads
-        monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
-        three = neumf.score_all(users)
-        assert calls == [1, 3] and torch.get_num_threads() == 3  # the threaded path ran
-    finally:
-        torch.set_num_threads(before)
-    np.testing.assert_array_equal(three, one)
+    all_users = np.arange(planted.train.n_users)
+    for users, per_block in [(all_users, 16 * planted.train.n_items), (all_users[:40], None)]:
+        if per_block is not None:  # several network calls per thread
+            monkeypatch.setattr(ncf, "PAIRS_PER_BLOCK", per_block)
+        before = torch.get_num_threads()
+        try:
+            torch.set_num_threads(1)
+            one = neumf.score_all(users)
+            torch.set_num_threads(3)
+            calls: list[int] = []
+            real = torch.set_num_threads
+            monkeypatch.setattr(torch, "set_num_threads",
+                                lambda n, real=real, calls=calls: (calls.append(n), real(n)))
+            several = neumf.score_all(users)
+            monkeypatch.undo()
+            assert calls == [1, 3] and torch.get_num_threads() == 3  # the threaded path ran
+        finally:
+            torch.set_num_threads(before)
+        np.testing.assert_array_equal(several, one)

@@ -207,19 +207,20 @@ class NCFRecommender(Recommender):
                     vecs = vectors_of(net, torch, rows[s:e])
                     out[s:e] = net.score_grid(vecs, items).float().numpy()
 
-        first = min(len(rows), per_block)
-        score(0, first)  # on this thread first: builds the network's per-catalogue caches
         threads = torch.get_num_threads()
-        if threads < 2 or len(rows) - first < 2 * per_block:
-            score(first, len(rows))
+        if threads < 2 or len(rows) < 2 * GRID_USERS:
+            score(0, len(rows))
             return out
-        edges = np.linspace(first, len(rows), threads + 1).astype(int)
-        edges[1:-1] -= (edges[1:-1] - first) % per_block  # whole blocks per thread
+        # contiguous shares in whole GRID_USERS blocks: a P2 call at ML-32M's 87,585 items
+        # holds only ~47 users
+        parts = min(threads, len(rows) // GRID_USERS)
+        edges = np.linspace(0, len(rows), parts + 1).astype(int)
+        edges[1:-1] -= edges[1:-1] % GRID_USERS
         from concurrent.futures import ThreadPoolExecutor
 
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(threads, thread_name_prefix="ncf-grid") as pool:
+            with ThreadPoolExecutor(parts, thread_name_prefix="ncf-grid") as pool:
                 list(pool.map(score, edges[:-1], edges[1:]))
         finally:
             torch.set_num_threads(threads)

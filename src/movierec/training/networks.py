@@ -18,6 +18,7 @@ as projecting every sample but costs ``(n_users + n_items)`` instead of ``B`` ma
 
 from __future__ import annotations
 
+import threading
 from typing import cast
 
 import torch
@@ -36,6 +37,8 @@ def halving_tower(last: int, n_layers: int) -> list[int]:
         raise ValueError(f"need last >= 1 and n_layers >= 1, got {last}, {n_layers}")
     return [last * 2 ** (n_layers - 1 - k) for k in range(n_layers)]
 
+
+_ROWS_LOCK = threading.Lock()
 
 GRID_USERS, GRID_ITEMS = 16, 512
 """Block of (users, items) one step of :meth:`_Tower.grid_scores` holds: 16 x 512 pairs of the
@@ -160,12 +163,19 @@ class _Tower(nn.Module):
         (factors + 16) values: 68 MB in bfloat16 at ML-20M's 26,744 items and 64 factors)."""
         whole = (items.shape[0] == item_table.shape[0]
                  and bool(torch.equal(items, torch.arange(items.shape[0]))))
-        if whole:
-            users = GRID_USERS
-        cached = getattr(self, "_rows_cache", None)
-        if (whole and cached is not None and cached[0] is item_table
-                and cached[1] == item_table._version and cached[2] == dtype):
+        if not whole:
+            return self._build_pair_rows(item_table, items, dtype, users)
+        with _ROWS_LOCK:  # full ranking may score on several threads: build them once
+            cached = getattr(self, "_rows_cache", None)
+            if (cached is None or cached[0] is not item_table
+                    or cached[1] != item_table._version or cached[2] != dtype):
+                chunks = self._build_pair_rows(item_table, items, dtype, GRID_USERS)
+                cached = self._rows_cache = (item_table, item_table._version, dtype, chunks)
             return cached[3]
+
+    @staticmethod
+    def _build_pair_rows(item_table: torch.Tensor, items: torch.Tensor, dtype: torch.dtype,
+                         users: int) -> list[torch.Tensor]:
         onehot = torch.eye(GRID_USERS, dtype=dtype)
         chunks = []
         for c in range(0, items.shape[0], GRID_ITEMS):
@@ -175,8 +185,6 @@ class _Tower(nn.Module):
             rows[:, :, :f] = e
             rows[:, :, f:] = onehot[:users, None, :]
             chunks.append(rows.view(users * m, f + GRID_USERS))
-        if whole:
-            self._rows_cache = (item_table, item_table._version, dtype, chunks)
         return chunks
 
     def _item_half(self, item_table: torch.Tensor, items: torch.Tensor,
