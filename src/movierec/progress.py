@@ -9,6 +9,9 @@ import sys
 import time
 from collections.abc import Callable
 
+LINE_EVERY = 5.0
+"""Default seconds between two plain progress lines off a terminal (read when a
+:class:`Progress` starts, so a test can set it to 0)."""
 RATED_UNITS = ("batch", "users")  # units whose plain lines also say the rate and time left
 
 
@@ -16,11 +19,13 @@ class Progress:
     """Progress of a loop over ``total`` steps: a tqdm bar on a terminal; elsewhere (a log file,
     CI, ``nohup``) a plain line on stderr at most every ``every`` seconds, and at the end."""
 
-    def __init__(self, desc: str, total: int, unit: str = "it", every: float = 5.0,
+    def __init__(self, desc: str, total: int, unit: str = "it", every: float | None = None,
                  done: int = 0, first_after: float | None = None, at_end: bool = True,
                  leave: bool = True):
-        """``first_after``: seconds before the first plain line (default ``every``); ``at_end``:
-        also print a line when ``total`` is reached; ``leave``: keep the bar when closed."""
+        """``every``: seconds between plain lines (default :data:`LINE_EVERY`); ``first_after``:
+        seconds before the first one (default ``every``); ``at_end``: also print a line when
+        ``total`` is reached; ``leave``: keep the bar when closed."""
+        every = LINE_EVERY if every is None else every
         self.desc, self.total, self.unit, self.every = desc, total, unit, every
         self.done, self.at_end = done, at_end
         self.started = time.monotonic()

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
+import movierec.progress as progress_module
 from movierec.data.dataset import Dataset
 from movierec.data.sampling import UnratedSampler, sample_negatives, sample_unrated
 from movierec.data.splits import leave_one_out
@@ -132,7 +133,7 @@ def test_negatives_say_how_far_they_are_off_a_terminal(monkeypatch, capsys):
     ds = synthetic(seed=5)
     test = leave_one_out(ds).test.subset(np.arange(1, ds.n_users))
     whole = sample_negatives(ds, test, n=10, seed=3)
-    monkeypatch.setattr(sampling, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(progress_module, "LINE_EVERY", 0.0)
     monkeypatch.setattr(sampling, "PROGRESS_ROWS", 7)
     chunked = sample_negatives(ds, test, n=10, seed=3)
     np.testing.assert_array_equal(chunked, whole)

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+import movierec.progress as progress_module
 from movierec.data.dataset import Dataset
 from movierec.errors import EvaluationError
 from movierec.evaluation import protocols as P
@@ -392,7 +393,7 @@ def test_p2_says_how_far_it_is_off_a_terminal(monkeypatch, capsys):
     attached: users ranked so far, of how many, the rate and the time left."""
     split = _random_split(3, 60)
     table = np.random.default_rng(3).random((split.train.n_users, split.train.n_items))
-    monkeypatch.setattr(P, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(progress_module, "LINE_EVERY", 0.0)
     monkeypatch.setattr(P, "CELLS_PER_BLOCK", 4 * split.train.n_items)
     P.evaluate_p2(TableScorer(table), split, 10)
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("P2 test: users ")]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import movierec.progress as progress_module
 from movierec.errors import ArtifactError, MovierecError
 from movierec.models import artifacts
 from movierec.models.base import Recommender
@@ -219,7 +220,7 @@ def test_a_large_save_says_how_far_it_is_and_loads_back_the_same(fitted, tmp_pat
     """The arrays are written one by one (np.savez's format, so ``np.load`` reads them) with a
     progress line off a terminal: an ML-32M NeuMF artifact is ~100 MB."""
     model = fitted("ials")
-    monkeypatch.setattr(artifacts, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(progress_module, "LINE_EVERY", 0.0)
     path = artifacts.save(model, tmp_path / "a")
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("saving ")]
     assert lines and " MB " in lines[0]

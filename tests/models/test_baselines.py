@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 import movierec.models.baselines as baselines
+import movierec.progress as progress_module
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
 from movierec.models.base import create
@@ -222,10 +223,9 @@ def binary_sparse(ds: Dataset):
 def test_item_item_neighbours_say_how_far_they_are(planted, monkeypatch, capsys):
     """ML-32M's neighbour computation runs for many minutes: off a terminal it prints lines of
     target items done (and of how many), and the graph is the same as without them."""
-    import movierec.models.baselines as baselines
 
     quiet = create("itemknn", k=5).fit(planted.train).similarity_
-    monkeypatch.setattr(baselines, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(progress_module, "LINE_EVERY", 0.0)
     loud = create("itemknn", k=5).fit(planted.train).similarity_
     assert (quiet != loud).nnz == 0
     lines = [x for x in capsys.readouterr().err.splitlines()
@@ -236,9 +236,8 @@ def test_item_item_neighbours_say_how_far_they_are(planted, monkeypatch, capsys)
 def test_sparse_ease_regressions_say_how_far_they_are(planted, monkeypatch, capsys):
     """After the neighbours, sparse-EASE solves one small regression per item (ML-32M: 87K of
     them, minutes): off a terminal that stage prints its own lines too."""
-    import movierec.models.baselines as baselines
 
-    monkeypatch.setattr(baselines, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(progress_module, "LINE_EVERY", 0.0)
     create("sparse-ease", k=5).fit(planted.train)
     lines = [x for x in capsys.readouterr().err.splitlines()
              if x.startswith("sparse-ease regressions: items ")]

@@ -26,8 +26,6 @@ EVAL_SEED = 20261125
 """The seed of the project's fixed evaluation files (EVALUATION.md, P1)."""
 PROGRESS_ROWS = 8192
 """Test rows drawn between two looks at the clock for the progress line."""
-PROGRESS_EVERY = 5.0
-"""Seconds between progress lines off a terminal."""
 
 
 class UnratedSampler:
@@ -169,10 +167,11 @@ def sample_negatives(
     # choice over range(m) consumes the stream exactly as choice over an m-long candidate array.
     # ML-20M: 138K rows, ~10 s, so it says how far it is.
     progress = Progress(f"{n} negatives per test rating", len(users), "users",
-                        every=PROGRESS_EVERY, at_end=False, leave=False)
+                        at_end=False, leave=False)
     for r0 in range(0, len(users), PROGRESS_ROWS):
-        for r, m_r in enumerate(m[r0 : r0 + PROGRESS_ROWS].tolist(), start=r0):
+        rows = m[r0 : r0 + PROGRESS_ROWS].tolist()
+        for r, m_r in enumerate(rows, start=r0):
             k[r] = rng.choice(m_r, n, replace=False)
-        progress.update(n=len(m[r0 : r0 + PROGRESS_ROWS]))
+        progress.update(n=len(rows))
     progress.close()
     return sampler.nth_unrated(users[:, None], k).astype(np.int32)

@@ -48,7 +48,6 @@ PAIRS_PER_CALL = 1_000_000
 """P1 / P3: at most this many (user, item) pairs per ``score`` call."""
 
 CELLS_PER_BLOCK = 4_000_000
-PROGRESS_EVERY = 5.0  # seconds between P2's progress lines off a terminal
 """P2: users per ``score_all`` block are chosen so a block holds about this many scores."""
 
 
@@ -280,7 +279,7 @@ def rank_full(
             topk[b0 + local, :k_genre], items, counts[local], sets
         )
 
-    progress = Progress(f"P2 {part}", len(list_users), "users", every=PROGRESS_EVERY,
+    progress = Progress(f"P2 {part}", len(list_users), "users",
                         at_end=False, leave=False)
     workers = usable_cores() if workers is None else workers
     if workers < 1:

@@ -151,10 +151,6 @@ def _write(model: Recommender, folder: Path) -> None:
     checksums.write_manifest(folder, FILES)
 
 
-PROGRESS_EVERY = 5.0
-"""Seconds between the progress lines of a large save off a terminal."""
-
-
 def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez``'s format (one ``.npy`` per array in an uncompressed zip, read back by
     ``np.load``), written array by array so a large artifact shows its progress: a bar on a
@@ -163,7 +159,7 @@ def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
     total_mb = max(1, sum(int(a.nbytes) for a in arrays.values()) >> 20)
     progress = Progress(f"saving the model's arrays ({path.name})", total_mb, "MB",
-                        every=PROGRESS_EVERY, at_end=False, leave=False)
+                        at_end=False, leave=False)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
         for name, array in arrays.items():
             with z.open(f"{name}.npy", "w", force_zip64=True) as f:

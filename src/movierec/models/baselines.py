@@ -114,8 +114,6 @@ class Popularity(Recommender):
 
 
 # ---------------------------------------------------------------------- item-item, sparse
-PROGRESS_EVERY = 5.0
-"""Seconds between the progress lines of a long neighbour computation off a terminal."""
 COOCCURRENCE_BYTES = 100
 """Bytes :func:`top_k_cooccurrence` holds per co-occurrence entry of a block in flight (the
 sparse product, pair indices, strengths, sort order and their filtered copies)."""
@@ -147,7 +145,7 @@ def top_k_cooccurrence(
     edges = np.unique(np.r_[0, cuts, n])
     rows, cols, vals = [], [], []
     # ML-32M: ~1e9 co-occurring pairs, many minutes: say how far it is
-    progress = Progress("item-item neighbours", n, "items", every=PROGRESS_EVERY, at_end=False,
+    progress = Progress("item-item neighbours", n, "items", at_end=False,
                         leave=False)
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         co = (xt[lo:hi] @ x).tocsr()  # row r: co-occurrence of target lo + r with every item

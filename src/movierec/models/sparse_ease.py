@@ -28,7 +28,6 @@ from pydantic import Field
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ModelError
-from movierec.models import baselines
 from movierec.models.base import SCORE_BLOCK, Cost, Recommender, Shape, register
 from movierec.models.baselines import COOCCURRENCE_BYTES, top_k_cooccurrence
 from movierec.options import FitOptions
@@ -86,7 +85,7 @@ class SparseEASE(Recommender):
         diag = counts + float(self.l2)
         rows, cols, vals = [], [], []
         progress = Progress("sparse-ease regressions", len(targets), "items",
-                            every=baselines.PROGRESS_EVERY, at_end=False, leave=False)
+                            at_end=False, leave=False)
         for group in _groups(nb, valid_slot, GRAM_ITEMS):
             items = np.unique(nb[group][valid_slot[group]])
             gram = _dense_gram(x, items)  # exact G over the group's neighbours
