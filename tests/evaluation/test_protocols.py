@@ -439,3 +439,15 @@ def test_p2_scores_with_one_blas_core_fewer_while_the_pool_ranks(monkeypatch):
         assert model.limits and set(model.limits) == {1}
         assert [p["num_threads"] for p in threadpool_info()
                 if p["user_api"] == "blas"] == before
+
+
+def test_p1_says_how_far_it_is_off_a_terminal(monkeypatch, capsys):
+    """P1 of NeuMF at ML-20M runs half a minute: off a terminal it printed nothing; now plain
+    lines on stderr as P2's."""
+    full, split = _tiny()
+    negatives = np.array([[1, 2, 3], [0, 1, 3], [0, 1, 6]], dtype=np.int32)
+    table = np.random.default_rng(3).random((3, 7))
+    monkeypatch.setattr(progress_module, "LINE_EVERY", 0.0)
+    P.evaluate_p1(TableScorer(table), replace(split, negatives=negatives), 3, pairs_per_call=4)
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("P1 test: users ")]
+    assert len(lines) >= 2 and lines[0].startswith("P1 test: users 1/3 "), lines
